@@ -1,0 +1,32 @@
+"""offload: run blocking calls from asyncio on an elastic pool of threads.
+
+``await offload(fn, *args, **kwargs)`` runs ``fn`` in a thread of a pool that grows on
+demand and never keeps more than one thread waiting for work.
+"""
+
+from ._cancellation import cancelled, check_cancelled
+from ._exceptions import OffloadError, PoolClosedError, ThreadStartError
+from ._offload import default_pool, offload, set_default_pool
+from ._pool import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_THREADS, Pool, PoolStats
+
+__all__ = [
+    "DEFAULT_IDLE_TIMEOUT",
+    "DEFAULT_MAX_THREADS",
+    "OffloadError",
+    "Pool",
+    "PoolClosedError",
+    "PoolStats",
+    "ThreadStartError",
+    "cancelled",
+    "check_cancelled",
+    "default_pool",
+    "offload",
+    "set_default_pool",
+]
+
+# Show the public names where users import them from: offload.Pool, not offload._pool.Pool.
+for _name in __all__:
+    _obj = globals()[_name]
+    if callable(_obj):
+        _obj.__module__ = __name__
+del _name, _obj

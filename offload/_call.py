@@ -1,0 +1,186 @@
+"""An offloaded call awaited from asyncio, and the checks made where it is submitted.
+
+An ``AsyncioCall`` is at once the ``asyncio.Future`` the caller awaits and the Work the
+pool runs, so a call costs the event loop one object. Its ``cancel()`` (which asyncio
+calls when the awaiting task is cancelled, by ``asyncio.timeout()``, ``wait_for()`` or
+``gather()``) tells the pool, so a queued call never runs and a running one sees
+``offload.cancelled()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import logging
+from types import BuiltinFunctionType, FunctionType, MethodType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ._delivery import LoopInbox, inbox_for
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from ._pool import Pool
+
+__all__ = ["AsyncioCall", "check_callable", "submit"]
+
+R = TypeVar("R")
+
+logger = logging.getLogger("offload")
+
+_get_running_loop = asyncio._get_running_loop
+
+
+def submit(pool: Pool, fn: Callable[..., R], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Awaitable[R]:
+    """Submits ``fn(*args, **kwargs)`` to ``pool`` from the running loop's thread."""
+    loop = _get_running_loop()
+    if loop is None:
+        raise RuntimeError(
+            "offload() needs a running asyncio event loop in this thread; call it from "
+            "a coroutine (for example one run by asyncio.run()), or call the function "
+            "directly if you are already in a worker thread"
+        )
+    check_callable(fn)
+    call: AsyncioCall = AsyncioCall(loop=loop)
+    call._pool = pool
+    call._inbox = inbox_for(loop)
+    call._fn = fn
+    call._args = args
+    call._kwargs = kwargs
+    call._context = contextvars.copy_context()
+    call.cancel_requested = False
+    pool._submit(call)
+    return call
+
+
+def check_callable(fn: object) -> None:
+    """Raises TypeError if ``fn`` cannot be offloaded: not callable, or a coroutine function.
+
+    Plain functions, methods and builtins, by far the most common, are decided from their
+    code flags alone; anything else goes through ``inspect``. A callable that returns a
+    coroutine anyway is caught in the pool thread (see ``AsyncioCall.run``).
+    """
+    kind = type(fn)
+    if kind is BuiltinFunctionType:
+        return
+    if kind is FunctionType:
+        is_async = fn.__code__.co_flags & inspect.CO_COROUTINE  # type: ignore[attr-defined]
+    elif kind is MethodType:
+        is_async = inspect.iscoroutinefunction(fn.__func__)  # type: ignore[attr-defined]
+    elif not callable(fn):
+        raise TypeError(f"offload() needs a callable to run in a thread, not {kind.__name__} {fn!r}")
+    else:
+        is_async = inspect.iscoroutinefunction(fn)
+    if is_async:
+        raise TypeError(
+            f"{_describe(fn)} is a coroutine function, which does not block: "
+            "await it directly instead of offloading it"
+        )
+
+
+def _describe(fn: object) -> str:
+    name = getattr(fn, "__qualname__", None)
+    return name if isinstance(name, str) else type(fn).__qualname__
+
+
+class AsyncioCall(asyncio.Future[Any]):
+    """One offloaded call: the Future its awaiter waits on, and the pool's Work."""
+
+    __slots__ = (
+        "_args",
+        "_context",
+        "_error",
+        "_fn",
+        "_inbox",
+        "_kwargs",
+        "_label",
+        "_pool",
+        "_value",
+        "cancel_requested",
+        "queued",
+    )
+
+    _pool: Pool
+    _inbox: LoopInbox
+    _fn: Callable[..., Any]
+    _args: tuple[Any, ...]
+    _kwargs: dict[str, Any]
+    _context: contextvars.Context
+    _label: str
+    _value: Any
+    _error: BaseException | None
+    cancel_requested: bool
+    queued: bool
+
+    # --- the awaiter's side, on the loop's thread ---
+
+    def cancel(self, msg: Any | None = None) -> bool:
+        if self.done():
+            return False
+        self._pool._cancel(self)
+        return super().cancel(msg=msg)
+
+    def settle(self) -> None:
+        if self.done():  # cancelled while its outcome was on the way
+            self._report_lost_error()
+        elif self._error is None:
+            self.set_result(self._value)
+        else:
+            self.set_exception(self._error)
+
+    # --- the pool's side, on a pool thread ---
+
+    def label(self) -> str:
+        self._label = _describe(self._fn)
+        return self._label
+
+    def run(self) -> None:
+        fn, args, kwargs, context = self._fn, self._args, self._kwargs, self._context
+        # Dropped now, not when the awaiter lets go of the Future: arguments can be big.
+        del self._fn, self._args, self._kwargs, self._context
+        self._value = self._error = None
+        try:
+            value = context.run(fn, *args, **kwargs)
+        except StopIteration as exc:
+            # A Future cannot hold StopIteration (it would end the awaiting coroutine
+            # silently); convert it as PEP 479 does for generators.
+            self._error = RuntimeError(f"{_describe(fn)} raised StopIteration")
+            self._error.__cause__ = exc
+        except BaseException as exc:
+            self._error = exc
+            # The traceback holds this frame; without this, the frame would hold self,
+            # which holds the exception: a reference cycle (as in concurrent.futures).
+            del self
+        else:
+            if inspect.iscoroutine(value):
+                value.close()
+                self._error = TypeError(
+                    f"{_describe(fn)} returned a coroutine: it is asynchronous, so await it "
+                    "directly instead of offloading it"
+                )
+            else:
+                self._value = value
+
+    def deliver(self) -> None:
+        if self.cancel_requested:
+            # The awaiter was released when it was cancelled: do not wake the loop for
+            # an outcome nobody will read. (If cancel() comes later, settle() sees it.)
+            self._report_lost_error()
+        else:
+            self._inbox.put(self)
+
+    def fail(self, error: BaseException) -> None:
+        self._label = _describe(self._fn)
+        self._value = None
+        self._error = error
+        self.deliver()
+
+    def _report_lost_error(self) -> None:
+        error = self._error
+        if error is not None and not isinstance(error, asyncio.CancelledError):
+            logger.error(
+                "offloaded call %s raised after its awaiter was cancelled",
+                self._label,
+                exc_info=error,
+            )

@@ -1,0 +1,543 @@
+"""The elastic thread pool behind ``offload()``.
+
+The design follows a 2006 note on the Lua interpreter: the interpreter (here, the event
+loop) stays single-threaded; a blocking call is handed to another thread, and a new
+thread is started only if none is already waiting for work.
+
+THE INVARIANT. A pool thread is *busy* while it runs a call and *waiting* otherwise:
+either *starting* (asked for, not yet at its first call) or *idle* (parked until it is
+handed a call, or until it retires). A pool never has more than one waiting thread.
+
+What follows from it, and how the code keeps it:
+
+1. A submitted call goes to the idle thread if there is one: the submitter claims it
+   under the lock and hands it the call, so a call is never handed to a thread that is
+   about to retire. Otherwise the call is queued, and a thread is started for it only if
+   none is waiting and the pool is below ``max_threads``.
+2. A starting thread takes the oldest queued call and, if calls are still queued, starts
+   the next thread before it runs its own. Growth is a chain, one thread starting at a
+   time, and the thread that submits (the event loop's) never waits for a thread to
+   start: it hands ``Thread.start()`` to a raw helper thread.
+3. A thread that finishes a call takes the oldest queued call. If none is queued, it
+   becomes the idle thread, unless a thread is already waiting or the pool is shut down;
+   then it exits. It marks itself idle *before* it delivers the outcome, so that the
+   awaiter's next call, submitted as soon as the outcome arrives, finds it idle.
+4. The idle thread retires after ``idle_timeout`` without work, so a quiet process holds
+   no pool threads.
+5. Hence: while a thread is idle, no call is queued; while calls are queued, a thread
+   exists to take them (or they fail with ThreadStartError, see _thread_failed_to_start).
+
+Locking. ``Pool._lock`` guards every field set in ``Pool._reset_state`` and the
+``queued``/``cancel_requested`` fields of every Work in the pool. ``_Worker.wake`` is the
+one other lock: see _Worker. No user code runs, and nothing waits, while ``_lock`` is
+held. The GIL is never relied upon: this module is correct on free-threaded builds.
+"""
+
+from __future__ import annotations
+
+import _thread
+import math
+import os
+import threading
+import weakref
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
+
+from ._call import submit
+from ._exceptions import PoolClosedError, ThreadStartError
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+    from types import TracebackType
+
+__all__ = ["DEFAULT_IDLE_TIMEOUT", "DEFAULT_MAX_THREADS", "Pool", "PoolStats", "Work", "current_work"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: Threads a pool may run at once unless told otherwise. The calls offload is made for
+#: (file and socket I/O, DNS, database drivers, C code that releases the GIL) spend their
+#: time waiting, not computing, so the bound is set by memory and kernel limits rather
+#: than by the number of cores. A Python thread blocked in a system call costs little
+#: resident memory (the README gives the figure measured on Linux), so 256 threads cost a
+#: few tens of MiB at worst, while 100,000 calls submitted at once still make only 256
+#: threads; the rest wait in the queue. Tokio's pool for blocking calls uses 512 on the
+#: same reasoning; offload halves it because a Python thread also holds interpreter state.
+DEFAULT_MAX_THREADS = 256
+
+#: Seconds the last idle thread waits for work before it exits.
+DEFAULT_IDLE_TIMEOUT = 10.0
+
+
+class Work(Protocol):
+    """A call as the pool sees it: something to run on a pool thread, then deliver.
+
+    ``queued`` and ``cancel_requested`` belong to the pool (written under its lock); the
+    rest is the front end's, which knows how the call's awaiter is woken.
+    """
+
+    queued: bool
+    cancel_requested: bool
+
+    def label(self) -> str:
+        """A short name for the call (its function's qualified name), for thread names."""
+
+    def run(self) -> None:
+        """Runs the call on the current thread and keeps its outcome; never raises."""
+
+    def deliver(self) -> None:
+        """Sends the kept outcome to the awaiter; may run on any thread, never waits."""
+
+    def fail(self, error: BaseException) -> None:
+        """Delivers ``error`` as the outcome of a call that will never run."""
+
+
+@dataclass(frozen=True, slots=True)
+class PoolStats:
+    """A snapshot of a pool, taken atomically under its lock.
+
+    ``threads == busy + idle + starting`` always holds, and the invariant is
+    ``idle + starting <= 1``.
+    """
+
+    threads: int
+    """Threads of the pool alive now."""
+    busy: int
+    """Threads running a call."""
+    idle: int
+    """Threads parked waiting for a call (0 or 1)."""
+    starting: int
+    """Threads asked for that have not reached their first call yet (0 or 1)."""
+    queued: int
+    """Calls submitted and not yet started, cancelled ones excluded."""
+    peak_threads: int
+    """The most threads alive at once since the pool was made."""
+    spawned: int
+    """Threads started since the pool was made."""
+    completed: int
+    """Calls that have finished running, whatever their outcome."""
+
+
+class _Worker:
+    """One pool thread's handle, through which the pool hands it calls.
+
+    ``wake`` is a lock used as a one-slot mailbox: it is held (locked) while the thread
+    has no call handed to it, and released by whoever hands it one (or tells it to exit
+    by handing it ``None``). The thread waits by acquiring it. Only the thread itself
+    acquires it and only one claimer releases it per wait, so it never over-releases.
+    """
+
+    __slots__ = ("base_name", "pool", "wake", "work")
+
+    def __init__(self, pool: Pool, base_name: str) -> None:
+        self.pool = pool
+        self.base_name = base_name
+        self.wake = threading.Lock()
+        self.wake.acquire()
+        self.work: Work | None = None
+
+
+_current = threading.local()
+
+
+def current_work() -> Work | None:
+    """The call the current thread is running for a pool, or None outside a pool call."""
+    worker = _worker_of_current_thread()
+    return None if worker is None else worker.work
+
+
+class Pool:
+    """A pool of threads for blocking calls that never holds more than one waiting thread.
+
+    It grows on demand up to ``max_threads`` threads running calls at once, queues calls
+    beyond that in FIFO order, and shrinks back: a thread that finishes a call while
+    another thread is already waiting exits, and the last idle thread exits after
+    ``idle_timeout`` seconds without work.
+
+    Example::
+
+        with offload.Pool(max_threads=8, name="db") as pool:
+            rows = await pool.run(cursor.execute, "select 1")
+
+    Thread safety: every method may be called from any thread; ``run()`` needs a running
+    event loop in the calling thread. After ``os.fork()`` the child's pool is empty
+    (no threads, nothing queued) and usable; calls that were in flight in the parent
+    are not carried over.
+
+    Args:
+        max_threads: The most threads running calls at once; a positive int.
+        idle_timeout: Seconds the last idle thread waits for work before it exits; a
+            number >= 0, or ``math.inf`` to keep it.
+        name: Prefix of the pool's thread names, which read ``"{name}-{n}"`` and, while
+            running a call, ``"{name}-{n}:{function's qualified name}"``.
+
+    Raises:
+        TypeError: An argument has the wrong type.
+        ValueError: An argument is out of range.
+    """
+
+    def __init__(
+        self,
+        max_threads: int = DEFAULT_MAX_THREADS,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        name: str = "offload",
+    ) -> None:
+        self._max_threads = _check_max_threads(max_threads)
+        self._idle_timeout = _check_idle_timeout(idle_timeout)
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"Pool name must be a non-empty str, not {name!r}")
+        self._name = name
+        self._closed = False
+        self._reset_state()
+        _register(self)
+
+    def _reset_state(self) -> None:
+        """Makes the lock and an empty pool; also run in the child after a fork."""
+        self._lock = threading.Lock()
+        self._all_threads_gone = threading.Condition(self._lock)
+        # Guarded by _lock, with the queued/cancel_requested fields of each Work.
+        self._queue: deque[Work] = deque()
+        self._queued = 0  # Work in _queue not cancelled; cancelled ones are skipped lazily
+        self._idle: _Worker | None = None
+        self._starting = False
+        self._threads = 0
+        self._busy = 0
+        self._peak_threads = 0
+        self._spawned = 0
+        self._completed = 0
+        self._names_given = 0
+
+    @property
+    def name(self) -> str:
+        """The prefix of this pool's thread names."""
+        return self._name
+
+    @property
+    def max_threads(self) -> int:
+        """The most threads running calls at once."""
+        return self._max_threads
+
+    @property
+    def idle_timeout(self) -> float:
+        """Seconds the last idle thread waits for work before it exits."""
+        return self._idle_timeout
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``shutdown()`` has been called."""
+        return self._closed
+
+    def __repr__(self) -> str:
+        s = self.stats()
+        state = "closed" if self._closed else "open"
+        return (
+            f"<offload.Pool {self._name!r} {state} max_threads={self._max_threads} "
+            f"threads={s.threads} busy={s.busy} queued={s.queued}>"
+        )
+
+    def run(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Awaitable[R]:
+        """Runs ``fn(*args, **kwargs)`` on a thread of this pool; await the result.
+
+        The call is submitted at once (as ``loop.run_in_executor`` does) and the returned
+        awaitable gives its result or raises its exception. See ``offload.offload``,
+        which does the same on the default pool, for the full semantics.
+
+        Raises:
+            RuntimeError: No event loop is running in this thread.
+            TypeError: ``fn`` is not callable, or is a coroutine function.
+            PoolClosedError: The pool has been shut down.
+        """
+        return submit(self, fn, args, kwargs)
+
+    def stats(self) -> PoolStats:
+        """Returns a consistent snapshot of the pool's counters."""
+        with self._lock:
+            idle = int(self._idle is not None)
+            return PoolStats(
+                threads=self._threads,
+                busy=self._busy,
+                idle=idle,
+                starting=int(self._starting),
+                queued=self._queued,
+                peak_threads=self._peak_threads,
+                spawned=self._spawned,
+                completed=self._completed,
+            )
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stops the pool: later calls raise PoolClosedError; submitted calls still run.
+
+        The idle thread exits at once; busy threads finish their call and the queued
+        calls, then exit. Calling it again is harmless.
+
+        Args:
+            wait: Whether to block until every thread of the pool has left it, which is
+                after every call submitted before the shutdown has finished.
+
+        Raises:
+            RuntimeError: ``wait=True`` from one of the pool's own threads, which would
+                wait for itself.
+        """
+        worker = _worker_of_current_thread()
+        if wait and worker is not None and worker.pool is self:
+            raise RuntimeError(
+                f"shutdown(wait=True) called from a thread of pool {self._name!r}, which "
+                "would wait for itself; call shutdown(wait=False) there instead"
+            )
+        with self._lock:
+            self._closed = True
+            idle = self._idle
+            if idle is not None:
+                self._idle = None
+                idle.work = None
+                self._leave_locked()
+        if idle is not None:
+            idle.wake.release()
+        if wait:
+            with self._lock:
+                self._all_threads_gone.wait_for(lambda: self._threads == 0)
+
+    def __enter__(self) -> Pool:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.shutdown(wait=True)
+
+    # --- submitting side (the event loop's thread: never waits) ---
+
+    def _submit(self, work: Work) -> None:
+        """Hands ``work`` to the idle thread, or queues it; see the invariant, point 1."""
+        with self._lock:
+            if self._closed:
+                raise PoolClosedError(
+                    f"pool {self._name!r} is shut down; submit calls to another Pool, "
+                    "or call offload.set_default_pool() with a new one"
+                )
+            worker = self._idle
+            if worker is not None:
+                self._idle = None
+                self._busy += 1
+                work.queued = False
+                worker.work = work
+            else:
+                work.queued = True
+                self._queue.append(work)
+                self._queued += 1
+                name = self._reserve_thread_locked()
+        if worker is not None:
+            worker.wake.release()
+        elif name is not None:
+            self._start_thread_detached(name)
+
+    def _cancel(self, work: Work) -> bool:
+        """Marks ``work`` cancelled; returns True if it was queued and so will never run."""
+        with self._lock:
+            if work.cancel_requested:
+                return False
+            work.cancel_requested = True
+            if not work.queued:
+                return False
+            work.queued = False
+            self._queued -= 1
+            if self._queued == 0:
+                # Only cancelled calls are left: drop them rather than keep their
+                # arguments alive until the next call is popped.
+                self._queue.clear()
+            return True
+
+    # --- starting threads ---
+
+    def _reserve_thread_locked(self) -> str | None:
+        """Counts in a starting thread if the invariant and the bound allow one; its name."""
+        if self._starting or self._idle is not None or self._threads >= self._max_threads:
+            return None
+        self._starting = True
+        self._threads += 1
+        self._peak_threads = max(self._peak_threads, self._threads)
+        self._names_given += 1
+        return f"{self._name}-{self._names_given}"
+
+    def _start_thread_detached(self, name: str) -> None:
+        # Thread.start() blocks until the new thread runs, and the submitting thread is
+        # the event loop's: a raw helper thread (which registers nothing with the
+        # threading module) makes that call instead.
+        try:
+            _thread.start_new_thread(self._start_thread, (name,))
+        except Exception as exc:
+            self._thread_failed_to_start(exc)
+
+    def _start_thread(self, name: str) -> None:
+        worker = _Worker(self, name)
+        thread = threading.Thread(target=self._serve, args=(worker,), name=name, daemon=True)
+        try:
+            thread.start()
+        except Exception as exc:
+            self._thread_failed_to_start(exc)
+
+    def _thread_failed_to_start(self, error: Exception) -> None:
+        """Undoes a reservation; fails the queued calls if no thread is left to run them."""
+        with self._lock:
+            self._starting = False
+            self._leave_locked()
+            stranded = self._pop_all_locked() if self._threads == 0 else []
+        for work in stranded:
+            failure = ThreadStartError(f"pool {self._name!r} could not start a thread: {error}")
+            failure.__cause__ = error
+            work.fail(failure)
+
+    # --- the pool thread ---
+
+    def _serve(self, worker: _Worker) -> None:
+        """The body of a pool thread: its first call, then calls until it exits."""
+        _current.worker = worker
+        thread = threading.current_thread()
+        named_for = ""
+        work = self._first_work(worker)
+        while work is not None:
+            label = work.label()
+            if label != named_for:  # renaming costs more than comparing
+                thread.name = f"{worker.base_name}:{label}"
+                named_for = label
+            work.run()
+            work, parked = self._finish(worker, work)
+            if parked:
+                thread.name = named_for = worker.base_name
+                work = self._wait_idle(worker)
+
+    def _first_work(self, worker: _Worker) -> Work | None:
+        with self._lock:
+            self._starting = False
+            self._spawned += 1
+            work = self._pop_locked()
+            worker.work = work
+            if work is not None:
+                self._busy += 1
+                next_name = self._reserve_thread_locked() if self._queued else None
+            elif self._closed:
+                self._leave_locked()
+                return None
+            else:
+                self._idle = worker
+                next_name = None
+        if next_name is not None:
+            self._start_thread(next_name)
+        return work if work is not None else self._wait_idle(worker)
+
+    def _finish(self, worker: _Worker, done: Work) -> tuple[Work | None, bool]:
+        """Settles the thread's next state (invariant, point 3), then delivers ``done``.
+
+        Returns the thread's next call, and whether it is now the idle thread (if it has
+        no next call and is not idle, it has left the pool and must exit).
+        """
+        with self._lock:
+            self._busy -= 1
+            self._completed += 1
+            work = self._pop_locked()
+            worker.work = work
+            parked = False
+            if work is not None:
+                self._busy += 1
+            elif self._closed or self._starting or self._idle is not None:
+                self._leave_locked()
+            else:
+                self._idle = worker
+                parked = True
+        done.deliver()
+        return work, parked
+
+    def _wait_idle(self, worker: _Worker) -> Work | None:
+        """Parks the idle thread; returns its next call, or None if it is to exit."""
+        timeout = -1 if math.isinf(self._idle_timeout) else self._idle_timeout
+        if not worker.wake.acquire(timeout=timeout):
+            with self._lock:
+                if self._idle is worker:
+                    self._idle = None
+                    self._leave_locked()
+                    return None
+            # Claimed between the timeout and taking the lock: the claimer has handed
+            # over a call and releases wake just after leaving the lock.
+            worker.wake.acquire()
+        return worker.work
+
+    # --- bookkeeping, all with _lock held ---
+
+    def _pop_locked(self) -> Work | None:
+        while self._queued:
+            work = self._queue.popleft()
+            if not work.cancel_requested:
+                self._queued -= 1
+                work.queued = False
+                return work
+        return None
+
+    def _pop_all_locked(self) -> list[Work]:
+        stranded = []
+        while (work := self._pop_locked()) is not None:
+            stranded.append(work)
+        return stranded
+
+    def _leave_locked(self) -> None:
+        self._threads -= 1
+        if self._threads == 0:
+            self._all_threads_gone.notify_all()
+
+
+def _worker_of_current_thread() -> _Worker | None:
+    worker: _Worker | None = getattr(_current, "worker", None)
+    return worker
+
+
+def _check_max_threads(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"max_threads must be an int, not {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"max_threads must be at least 1, not {value}")
+    return value
+
+
+def _check_idle_timeout(value: Any) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise TypeError(f"idle_timeout must be a number of seconds, not {type(value).__name__}")
+    if math.isnan(value) or value < 0:
+        raise ValueError(f"idle_timeout must be >= 0 (or math.inf to keep the idle thread), not {value}")
+    return float(value)
+
+
+# Every pool alive, for fork and interpreter exit. Pools are made rarely, so a plain
+# lock around a WeakSet is enough.
+_pools: weakref.WeakSet[Pool] = weakref.WeakSet()
+_pools_lock = threading.Lock()
+
+
+def _register(pool: Pool) -> None:
+    with _pools_lock:
+        _pools.add(pool)
+
+
+def _reset_pools_in_child() -> None:
+    # The parent's threads do not exist in the child, and any lock one of them held at
+    # the fork stays held forever: give every pool fresh state and a fresh lock.
+    global _pools_lock
+    _pools_lock = threading.Lock()
+    for pool in list(_pools):
+        pool._reset_state()
+
+
+def _shut_down_pools_at_exit() -> None:
+    # Pool threads are daemon threads, so that an idle one never holds up exit; this
+    # hook, run before the interpreter joins non-daemon threads, instead retires the
+    # idle threads at once and waits for the running calls, so that none is lost.
+    for pool in list(_pools):
+        pool.shutdown(wait=True)
+
+
+os.register_at_fork(after_in_child=_reset_pools_in_child)
+# The same private hook concurrent.futures.thread uses: atexit handlers run only after
+# the interpreter has joined the non-daemon threads.
+threading._register_atexit(_shut_down_pools_at_exit)  # type: ignore[attr-defined]

@@ -1,0 +1,94 @@
+"""Shared fixtures: every test runs on each event loop, checks the loop's exception
+handler stayed silent, and leaves no thread behind."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, TypeVar
+
+import pytest
+
+import offload
+
+from .support import LOOP_FACTORIES, Runner, assert_invariant, wait_until
+
+T = TypeVar("T")
+
+
+@pytest.fixture(params=sorted(LOOP_FACTORIES))
+def loop_name(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def run(loop_name: str) -> Iterator[Runner[Any]]:
+    """Runs a coroutine to completion on a new loop of the parametrized kind.
+
+    The test fails if the loop's exception handler was called: offload must never make
+    the loop report an error behind the caller's back.
+    """
+    reported: list[dict[str, Any]] = []
+
+    def runner(coro: Coroutine[Any, Any, T]) -> T:
+        with asyncio.Runner(loop_factory=LOOP_FACTORIES[loop_name]) as r:
+            r.get_loop().set_exception_handler(lambda _loop, context: reported.append(context))
+            return r.run(coro)
+
+    yield runner
+    assert reported == [], f"the loop's exception handler was called: {reported}"
+
+
+@pytest.fixture
+def gate() -> Iterator[Callable[[], threading.Event]]:
+    """Makes events for calls to block on; all are set at teardown, so that a failing
+    test releases its blocked calls instead of leaving their threads behind."""
+    events: list[threading.Event] = []
+
+    def make() -> threading.Event:
+        events.append(threading.Event())
+        return events[-1]
+
+    yield make
+    for event in events:
+        event.set()
+
+
+@pytest.fixture
+def make_pool(gate: Callable[[], threading.Event]) -> Iterator[Callable[..., offload.Pool]]:
+    """Makes pools that are shut down at teardown (the thread check then waits for them)."""
+    pools: list[offload.Pool] = []
+
+    def make(**kwargs: Any) -> offload.Pool:
+        pools.append(offload.Pool(**kwargs))
+        return pools[-1]
+
+    yield make
+    for p in pools:
+        p.shutdown(wait=False)
+        assert_invariant(p)
+
+
+@pytest.fixture
+def pool(make_pool: Callable[..., offload.Pool]) -> offload.Pool:
+    """A fresh pool named "test"."""
+    return make_pool(name="test")
+
+
+@pytest.fixture
+def default_pool(make_pool: Callable[..., offload.Pool]) -> Iterator[offload.Pool]:
+    """A fresh default pool for offload(), the previous one restored after the test."""
+    previous = offload.set_default_pool(make_pool(name="default"))
+    yield offload.default_pool()
+    offload.set_default_pool(previous)
+
+
+@pytest.fixture(autouse=True)
+def no_thread_left_behind() -> Iterator[None]:
+    before = set(threading.enumerate())
+    yield
+    wait_until(
+        lambda: set(threading.enumerate()) <= before,
+        what=f"threads to exit: {set(threading.enumerate()) - before}",
+    )

@@ -1,0 +1,43 @@
+"""Helpers for the tests: the loops to run on, polling with a deadline, the invariant."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+import pytest
+
+import offload
+
+T = TypeVar("T")
+
+LOOP_FACTORIES: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {"asyncio": asyncio.new_event_loop}
+try:
+    import uvloop
+except ImportError:  # pragma: no cover - uvloop has no wheel for free-threaded builds
+    pass
+else:
+    LOOP_FACTORIES["uvloop"] = uvloop.new_event_loop
+
+Runner = Callable[[Coroutine[Any, Any, T]], T]
+Gate = Callable[[], threading.Event]
+MakePool = Callable[..., offload.Pool]
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+    """Polls ``condition`` until it holds; fails the test if ``timeout`` passes first."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.001)
+
+
+def assert_invariant(pool: offload.Pool) -> offload.PoolStats:
+    s = pool.stats()
+    assert s.threads == s.busy + s.idle + s.starting, s
+    assert s.idle + s.starting <= 1, s
+    return s

@@ -1,0 +1,25 @@
+"""The public surface: exactly what __all__ names, shown under the package's name."""
+
+from __future__ import annotations
+
+import offload
+
+
+def test_all_lists_exactly_the_public_names() -> None:
+    submodules = {name for name in dir(offload) if name.startswith("_")}
+    public = {name for name in dir(offload) if name not in submodules}
+    assert public == set(offload.__all__)
+
+
+def test_public_callables_live_under_the_package_name() -> None:
+    for name in offload.__all__:
+        obj = getattr(offload, name)
+        if callable(obj):
+            assert obj.__module__ == "offload", name
+
+
+def test_exception_hierarchy() -> None:
+    assert issubclass(offload.PoolClosedError, offload.OffloadError)
+    assert issubclass(offload.PoolClosedError, RuntimeError)
+    assert issubclass(offload.ThreadStartError, offload.OffloadError)
+    assert issubclass(offload.ThreadStartError, RuntimeError)
