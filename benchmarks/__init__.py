@@ -1,0 +1,1 @@
+"""The benchmark runner: ``python -m benchmarks --quick`` (see __main__.py)."""

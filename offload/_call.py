@@ -13,7 +13,7 @@ import asyncio
 import contextvars
 import inspect
 import logging
-from types import BuiltinFunctionType, FunctionType, MethodType
+from types import BuiltinFunctionType, CoroutineType, FunctionType, MethodType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._delivery import LoopInbox, inbox_for
@@ -153,7 +153,7 @@ class AsyncioCall(asyncio.Future[Any]):
             # which holds the exception: a reference cycle (as in concurrent.futures).
             del self
         else:
-            if inspect.iscoroutine(value):
+            if type(value) is CoroutineType:
                 value.close()
                 self._error = TypeError(
                     f"{_describe(fn)} returned a coroutine: it is asynchronous, so await it "

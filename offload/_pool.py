@@ -169,8 +169,9 @@ class Pool:
         max_threads: The most threads running calls at once; a positive int.
         idle_timeout: Seconds the last idle thread waits for work before it exits; a
             number >= 0, or ``math.inf`` to keep it.
-        name: Prefix of the pool's thread names, which read ``"{name}-{n}"`` and, while
-            running a call, ``"{name}-{n}:{function's qualified name}"``.
+        name: Prefix of the pool's thread names, which read ``"{name}-{n}"`` until the
+            thread's first call, then ``"{name}-{n}:{qualified name of the function}"``
+            of the call it runs (or, while idle, ran last).
 
     Raises:
         TypeError: An argument has the wrong type.
@@ -407,7 +408,8 @@ class Pool:
             work.run()
             work, parked = self._finish(worker, work)
             if parked:
-                thread.name = named_for = worker.base_name
+                # Not renamed back while idle: that would cost every sequential call
+                # two renames on the path that delivers its result.
                 work = self._wait_idle(worker)
 
     def _first_work(self, worker: _Worker) -> Work | None:

@@ -1,0 +1,125 @@
+"""Runs the plan: every scenario, implementation and loop, interleaved, repeated."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from typing import Any
+
+from ._implementations import IMPLEMENTATIONS, open_implementation
+from ._scenarios import SCENARIOS, Scenario
+
+__all__ = ["LOOPS", "Measurement", "Plan", "machine", "measure"]
+
+LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {"asyncio": asyncio.new_event_loop}
+try:
+    import uvloop
+except ImportError:  # pragma: no cover - uvloop is optional
+    pass
+else:
+    LOOPS["uvloop"] = uvloop.new_event_loop
+
+REPETITIONS = {"smoke": 1, "quick": 3, "full": 7}
+
+
+@dataclass(frozen=True)
+class Measurement:
+    repetition: int
+    loop: str
+    scenario: Scenario
+    implementation: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    mode: str
+    loops: tuple[str, ...]
+    implementations: tuple[str, ...] = IMPLEMENTATIONS
+    scenarios: tuple[Scenario, ...] = SCENARIOS
+
+    def measurements(self) -> Iterator[Measurement]:
+        """Every measurement, implementations interleaved and their order rotated in
+        each repetition, so that drift in the machine's speed spreads over all of them."""
+        for repetition in range(REPETITIONS[self.mode]):
+            for loop in self.loops:
+                for scenario in self.scenarios:
+                    if repetition >= scenario.repetitions.get(self.mode, REPETITIONS[self.mode]):
+                        continue
+                    if loop not in scenario.loops.get(self.mode, self.loops):
+                        continue
+                    shift = repetition % len(self.implementations)
+                    for name in self.implementations[shift:] + self.implementations[:shift]:
+                        yield Measurement(repetition, loop, scenario, name)
+
+
+def measure(scenario: Scenario, implementation: str, loop: str, mode: str) -> dict[str, float]:
+    """One measurement, on a new loop (and, for some scenarios, in a new process)."""
+    if scenario.subprocess:
+        return _measure_in_child(scenario, implementation, loop, mode)
+    return measure_here(scenario, implementation, loop, mode)
+
+
+def measure_here(scenario: Scenario, implementation: str, loop: str, mode: str) -> dict[str, float]:
+    async def main() -> dict[str, float]:
+        async with open_implementation(implementation) as call:
+            return await scenario.measure(call, **scenario.sizes[mode])
+
+    with asyncio.Runner(loop_factory=LOOPS[loop]) as runner:
+        return runner.run(main())
+
+
+def _measure_in_child(scenario: Scenario, implementation: str, loop: str, mode: str) -> dict[str, float]:
+    request = json.dumps([scenario.name, implementation, loop, mode])
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks._child", request],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{scenario.name} on {implementation} failed in its child process:\n{done.stderr}")
+    result: dict[str, float] = json.loads(done.stdout)
+    return result
+
+
+def machine(loops: tuple[str, ...]) -> dict[str, Any]:
+    """What the figures were measured on, recorded with every result."""
+    gil = getattr(sys, "_is_gil_enabled", lambda: True)()
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpus": os.cpu_count(),
+        "processor": _processor_name(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "gil": gil,
+        "loops": list(loops),
+        "versions": {name: _version(name) for name in ("offload", "uvloop", "anyio")},
+    }
+
+
+def _processor_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    return platform.processor() or "unknown"
+
+
+def _version(distribution: str) -> str | None:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None

@@ -1,0 +1,54 @@
+"""The benchmark runner's own logic: the plan, the ratios, saving and comparing."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from rich.console import Console
+
+from benchmarks._implementations import BASELINE, IMPLEMENTATIONS
+from benchmarks._report import Results, compare
+from benchmarks._runner import Plan
+from benchmarks._scenarios import SCENARIOS
+
+
+def test_the_plan_interleaves_and_rotates_implementations() -> None:
+    [round_trip] = [s for s in SCENARIOS if s.name == "round_trip"]
+    plan = Plan(mode="quick", loops=("asyncio",), scenarios=(round_trip,))
+    orders = [[m.implementation for m in plan.measurements() if m.repetition == r] for r in range(3)]
+    assert orders[0] == list(IMPLEMENTATIONS)
+    assert orders[1] == [*IMPLEMENTATIONS[1:], IMPLEMENTATIONS[0]]
+    assert all(sorted(order) == sorted(IMPLEMENTATIONS) for order in orders)
+
+
+def test_slow_scenarios_are_capped_and_limited_to_their_loops() -> None:
+    [burst] = [s for s in SCENARIOS if s.name == "burst"]
+    plan = Plan(mode="quick", loops=("asyncio", "uvloop"), scenarios=(burst,))
+    assert {(m.repetition, m.loop) for m in plan.measurements()} == {(0, "asyncio")}
+
+
+def make_results() -> Results:
+    results = Results("quick", {"cpus": 2})
+    results.add("asyncio", "round_trip", BASELINE, {"median_us": 100.0})
+    results.add("asyncio", "round_trip", "offload", {"median_us": 50.0})
+    results.add("asyncio", "gil_release", BASELINE, {"speedup_vs_loop": 1.5})
+    results.add("asyncio", "gil_release", "offload", {"speedup_vs_loop": 1.8})
+    return results
+
+
+def test_ratios_read_as_times_better_than_the_baseline() -> None:
+    results = make_results()
+    assert results.ratio(("asyncio", "round_trip", "offload", "median_us")) == 2.0
+    assert results.ratio(("asyncio", "gil_release", "offload", "speedup_vs_loop")) == 1.2
+    assert results.ratio(("asyncio", "round_trip", "nothing", "median_us")) is None
+
+
+def test_results_survive_a_round_trip_through_json_and_compare(tmp_path: Path) -> None:
+    path = tmp_path / "run.json"
+    make_results().save(path)
+    loaded = Results.load(path)
+    assert loaded.values == make_results().values
+    output = io.StringIO()
+    compare(make_results(), loaded, Console(file=output, width=200))
+    assert "1.00" in output.getvalue()
