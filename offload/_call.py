@@ -1,10 +1,11 @@
-"""An offloaded call awaited from asyncio, and the checks made where it is submitted.
+"""An offloaded call: what runs in the pool thread, and how asyncio awaits it.
 
-An ``AsyncioCall`` is at once the ``asyncio.Future`` the caller awaits and the Work the
-pool runs, so a call costs the event loop one object. Its ``cancel()`` (which asyncio
-calls when the awaiting task is cancelled, by ``asyncio.timeout()``, ``wait_for()`` or
-``gather()``) tells the pool, so a queued call never runs and a running one sees
-``offload.cancelled()``.
+``CallBody`` holds the function, runs it in the pool thread and keeps the outcome; each
+front end adds how its awaiter is woken. An ``AsyncioCall`` is at once the
+``asyncio.Future`` the caller awaits and the Work the pool runs, so a call costs the
+event loop one object. Its ``cancel()`` (which asyncio calls when the awaiting task is
+cancelled, by ``asyncio.timeout()``, ``wait_for()`` or ``gather()``) tells the pool, so a
+queued call never runs and a running one sees ``offload.cancelled()``.
 """
 
 from __future__ import annotations
@@ -13,17 +14,18 @@ import asyncio
 import contextvars
 import inspect
 import logging
+import sys
 from types import BuiltinFunctionType, CoroutineType, FunctionType, MethodType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._delivery import LoopInbox, inbox_for
+from ._delivery import AsyncioInbox, asyncio_inbox_for
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from ._pool import Pool
+    from ._pool import Submitter
 
-__all__ = ["AsyncioCall", "check_callable", "submit"]
+__all__ = ["AsyncioCall", "CallBody", "check_callable", "describe", "submit"]
 
 R = TypeVar("R")
 
@@ -32,26 +34,48 @@ logger = logging.getLogger("offload")
 _get_running_loop = asyncio._get_running_loop
 
 
-def submit(pool: Pool, fn: Callable[..., R], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Awaitable[R]:
-    """Submits ``fn(*args, **kwargs)`` to ``pool`` from the running loop's thread."""
+def submit(
+    submitter: Submitter, fn: Callable[..., R], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Awaitable[R]:
+    """Submits ``fn(*args, **kwargs)`` from the event loop running in this thread.
+
+    On asyncio (and uvloop) the call is submitted now and its Future returned; under
+    trio, the returned coroutine submits it when awaited.
+    """
     loop = _get_running_loop()
     if loop is None:
-        raise RuntimeError(
-            "offload() needs a running asyncio event loop in this thread; call it from "
-            "a coroutine (for example one run by asyncio.run()), or call the function "
-            "directly if you are already in a worker thread"
-        )
+        return _submit_without_asyncio(submitter, fn, args, kwargs)
     check_callable(fn)
     call: AsyncioCall = AsyncioCall(loop=loop)
-    call._pool = pool
-    call._inbox = inbox_for(loop)
+    call._submitter = submitter
+    call._inbox = asyncio_inbox_for(loop)
     call._fn = fn
     call._args = args
     call._kwargs = kwargs
     call._context = contextvars.copy_context()
     call.cancel_requested = False
-    pool._submit(call)
+    submitter._submit(call)
     return call
+
+
+def _submit_without_asyncio(
+    submitter: Submitter, fn: Callable[..., R], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Awaitable[R]:
+    trio = sys.modules.get("trio")
+    if trio is not None:
+        try:
+            trio.lowlevel.current_trio_token()
+        except RuntimeError:
+            pass
+        else:
+            from ._trio import submit_on_trio
+
+            check_callable(fn)
+            return submit_on_trio(submitter, fn, args, kwargs)
+    raise RuntimeError(
+        "offload() needs a running event loop in this thread (asyncio, uvloop or trio); "
+        "call it from a coroutine, for example one run by asyncio.run() or anyio.run()"
+    )
 
 
 def check_callable(fn: object) -> None:
@@ -59,7 +83,7 @@ def check_callable(fn: object) -> None:
 
     Plain functions, methods and builtins, by far the most common, are decided from their
     code flags alone; anything else goes through ``inspect``. A callable that returns a
-    coroutine anyway is caught in the pool thread (see ``AsyncioCall.run``).
+    coroutine anyway is caught in the pool thread (see ``CallBody.run``).
     """
     kind = type(fn)
     if kind is BuiltinFunctionType:
@@ -74,35 +98,23 @@ def check_callable(fn: object) -> None:
         is_async = inspect.iscoroutinefunction(fn)
     if is_async:
         raise TypeError(
-            f"{_describe(fn)} is a coroutine function, which does not block: "
+            f"{describe(fn)} is a coroutine function, which does not block: "
             "await it directly instead of offloading it"
         )
 
 
-def _describe(fn: object) -> str:
+def describe(fn: object) -> str:
     name = getattr(fn, "__qualname__", None)
     return name if isinstance(name, str) else type(fn).__qualname__
 
 
-class AsyncioCall(asyncio.Future[Any]):
-    """One offloaded call: the Future its awaiter waits on, and the pool's Work."""
+class CallBody:
+    """The part of a call that runs in the pool thread; a mixin with the slots below."""
 
-    __slots__ = (
-        "_args",
-        "_context",
-        "_error",
-        "_fn",
-        "_inbox",
-        "_kwargs",
-        "_label",
-        "_pool",
-        "_value",
-        "cancel_requested",
-        "queued",
-    )
+    if not TYPE_CHECKING:  # mypy cannot tell that every subclass declares BODY_SLOTS
+        __slots__ = ()
 
-    _pool: Pool
-    _inbox: LoopInbox
+    _submitter: Submitter
     _fn: Callable[..., Any]
     _args: tuple[Any, ...]
     _kwargs: dict[str, Any]
@@ -113,31 +125,26 @@ class AsyncioCall(asyncio.Future[Any]):
     cancel_requested: bool
     queued: bool
 
-    # --- the awaiter's side, on the loop's thread ---
-
-    def cancel(self, msg: Any | None = None) -> bool:
-        if self.done():
-            return False
-        self._pool._cancel(self)
-        return super().cancel(msg=msg)
-
-    def settle(self) -> None:
-        if self.done():  # cancelled while its outcome was on the way
-            self._report_lost_error()
-        elif self._error is None:
-            self.set_result(self._value)
-        else:
-            self.set_exception(self._error)
-
-    # --- the pool's side, on a pool thread ---
+    BODY_SLOTS = (
+        "_args",
+        "_context",
+        "_error",
+        "_fn",
+        "_kwargs",
+        "_label",
+        "_submitter",
+        "_value",
+        "cancel_requested",
+        "queued",
+    )
 
     def label(self) -> str:
-        self._label = _describe(self._fn)
+        self._label = describe(self._fn)
         return self._label
 
     def run(self) -> None:
         fn, args, kwargs, context = self._fn, self._args, self._kwargs, self._context
-        # Dropped now, not when the awaiter lets go of the Future: arguments can be big.
+        # Dropped now, not when the awaiter lets go of the call: arguments can be big.
         del self._fn, self._args, self._kwargs, self._context
         self._value = self._error = None
         try:
@@ -145,7 +152,7 @@ class AsyncioCall(asyncio.Future[Any]):
         except StopIteration as exc:
             # A Future cannot hold StopIteration (it would end the awaiting coroutine
             # silently); convert it as PEP 479 does for generators.
-            self._error = RuntimeError(f"{_describe(fn)} raised StopIteration")
+            self._error = RuntimeError(f"{describe(fn)} raised StopIteration")
             self._error.__cause__ = exc
         except BaseException as exc:
             self._error = exc
@@ -156,31 +163,66 @@ class AsyncioCall(asyncio.Future[Any]):
             if type(value) is CoroutineType:
                 value.close()
                 self._error = TypeError(
-                    f"{_describe(fn)} returned a coroutine: it is asynchronous, so await it "
+                    f"{describe(fn)} returned a coroutine: it is asynchronous, so await it "
                     "directly instead of offloading it"
                 )
             else:
                 self._value = value
 
-    def deliver(self) -> None:
-        if self.cancel_requested:
-            # The awaiter was released when it was cancelled: do not wake the loop for
-            # an outcome nobody will read. (If cancel() comes later, settle() sees it.)
-            self._report_lost_error()
-        else:
-            self._inbox.put(self)
-
     def fail(self, error: BaseException) -> None:
-        self._label = _describe(self._fn)
+        self._label = describe(self._fn)
         self._value = None
         self._error = error
         self.deliver()
 
-    def _report_lost_error(self) -> None:
+    def deliver(self) -> None:
+        raise NotImplementedError
+
+    def report_lost_error(self) -> None:
+        """Logs the call's exception, which its cancelled awaiter will never see."""
         error = self._error
         if error is not None and not isinstance(error, asyncio.CancelledError):
             logger.error(
-                "offloaded call %s raised after its awaiter was cancelled",
-                self._label,
-                exc_info=error,
+                "offloaded call %s raised after its awaiter was cancelled", self._label, exc_info=error
             )
+
+
+class AsyncioCall(CallBody, asyncio.Future[Any]):
+    """One offloaded call: the Future its awaiter waits on, and the pool's Work."""
+
+    __slots__ = (*CallBody.BODY_SLOTS, "_inbox")
+
+    _inbox: AsyncioInbox
+
+    # --- the awaiter's side, on the loop's thread ---
+
+    def cancel(self, msg: Any | None = None) -> bool:
+        if self.done():
+            return False
+        self._submitter._cancel(self)
+        return super().cancel(msg=msg)
+
+    def settle(self) -> None:
+        if self.done():  # cancelled while its outcome was on the way
+            self.report_lost_error()
+        elif self._error is None:
+            self.set_result(self._value)
+        elif isinstance(self._error, asyncio.CancelledError):  # dropped by shutdown
+            asyncio.Future.cancel(self)
+        else:
+            self.set_exception(self._error)
+
+    # --- the pool's side, on a pool thread ---
+
+    def deliver(self) -> None:
+        if self.cancel_requested:
+            # The awaiter was released when it was cancelled: do not wake the loop for
+            # an outcome nobody will read. (If cancel() comes later, settle() sees it.)
+            self.report_lost_error()
+        else:
+            self._inbox.put(self)
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The loop the awaiter runs on (for calls back into it)."""
+        return self._inbox.loop

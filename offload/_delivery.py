@@ -1,23 +1,27 @@
-"""Outcomes of offloaded calls, carried back to an asyncio event loop in batches.
+"""Outcomes of offloaded calls, carried back to the event loop's thread in batches.
 
-Each pool thread that finishes a call puts it in the loop's inbox. Only the put that
-finds the inbox without a pending wake-up wakes the loop (``call_soon_threadsafe``, one
-write to the loop's self-pipe); the others just append. The loop then settles the whole
-batch in one callback. When many calls finish while the loop is busy, the loop is woken
-once for all of them rather than once per call, as libuv's ``uv_async_send`` coalesces.
+Each pool thread that finishes a call puts it in the inbox of the loop that awaits it.
+Only the put that finds the inbox without a pending wake-up wakes the loop (asyncio's
+``call_soon_threadsafe``, one write to the loop's self-pipe; trio's ``run_sync_soon``);
+the others just append. The loop then settles the whole batch in one callback. When
+many calls finish while the loop is busy, the loop is woken once for all of them rather
+than once per call, as libuv's ``uv_async_send`` coalesces.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import weakref
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["LoopInbox", "Settleable", "inbox_for"]
+__all__ = ["AsyncioInbox", "Inbox", "Settleable", "TrioInbox", "asyncio_inbox_for", "trio_inbox_for"]
+
+logger = logging.getLogger("offload")
 
 
 class Settleable(Protocol):
@@ -25,20 +29,18 @@ class Settleable(Protocol):
         """Hands the outcome to its awaiter; runs on the loop's thread."""
 
 
-class LoopInbox:
-    """The outcomes waiting for one event loop.
+class Inbox:
+    """The outcomes waiting for one event loop's thread.
 
     ``_lock`` guards ``_items`` and ``_wakeup_pending``. ``_wakeup_pending`` is True from
     the put that schedules ``_drain`` until ``_drain`` takes the batch, so exactly one
-    wake-up is in flight whenever items are waiting.
+    wake-up is in flight whenever items are waiting. Subclasses say how to schedule
+    ``_drain`` on the loop's thread, and where a faulty outcome is reported.
     """
 
-    __slots__ = ("__weakref__", "_items", "_lock", "_loop_ref", "_wakeup_pending")
+    __slots__ = ("__weakref__", "_items", "_lock", "_wakeup_pending")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        # A weak reference: an inbox outlives its loop in a thread-local cache and in
-        # the calls still running, and must not keep a closed loop alive.
-        self._loop_ref = weakref.ref(loop)
+    def __init__(self) -> None:
         self._reset()
         with _inboxes_lock:
             _inboxes.add(self)
@@ -48,9 +50,6 @@ class LoopInbox:
         self._items: list[Settleable] = []
         self._wakeup_pending = False
 
-    def serves(self, loop: asyncio.AbstractEventLoop) -> bool:
-        return self._loop_ref() is loop
-
     def put(self, item: Settleable) -> None:
         """Queues ``item`` for the loop; any thread; never waits for the loop."""
         with self._lock:
@@ -58,14 +57,9 @@ class LoopInbox:
             if self._wakeup_pending:
                 return
             self._wakeup_pending = True
-        loop = self._loop_ref()
-        try:
-            if loop is None:
-                raise RuntimeError("the event loop is gone")
-            loop.call_soon_threadsafe(self._drain)
-        except RuntimeError:
-            # The loop is closed (or collected): nobody can await these outcomes any
-            # more, so they are dropped rather than raised in a pool thread.
+        if not self._schedule_drain():
+            # The loop is closed or gone: nobody can await these outcomes any more, so
+            # they are dropped rather than raised in a pool thread.
             self._take_batch()
 
     def _take_batch(self) -> list[Settleable]:
@@ -79,23 +73,86 @@ class LoopInbox:
             try:
                 item.settle()
             except Exception as exc:  # one faulty item must not strand the rest
-                loop = self._loop_ref()
-                if loop is not None:
-                    loop.call_exception_handler(
-                        {"message": "offload failed to deliver an outcome", "exception": exc}
-                    )
+                self._report(exc)
+
+    def _schedule_drain(self) -> bool:
+        """Schedules ``_drain`` on the loop's thread; False if the loop is gone."""
+        raise NotImplementedError
+
+    def _report(self, exc: Exception) -> None:
+        logger.error("offload failed to deliver an outcome", exc_info=exc)
+
+
+class AsyncioInbox(Inbox):
+    __slots__ = ("_loop_ref",)
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        # A weak reference: an inbox outlives its loop in a thread-local cache and in
+        # the calls still running, and must not keep a closed loop alive.
+        self._loop_ref = weakref.ref(loop)
+        super().__init__()
+
+    def serves(self, loop: asyncio.AbstractEventLoop) -> bool:
+        return self._loop_ref() is loop
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        return self._loop_ref()
+
+    def _schedule_drain(self) -> bool:
+        loop = self._loop_ref()
+        if loop is None:
+            return False
+        try:
+            loop.call_soon_threadsafe(self._drain)
+        except RuntimeError:  # closed
+            return False
+        return True
+
+    def _report(self, exc: Exception) -> None:
+        loop = self._loop_ref()
+        if loop is not None:
+            loop.call_exception_handler({"message": "offload failed to deliver an outcome", "exception": exc})
+
+
+class TrioInbox(Inbox):
+    __slots__ = ("_token",)
+
+    def __init__(self, token: Any) -> None:
+        self._token = token
+        super().__init__()
+
+    def serves(self, token: Any) -> bool:
+        return self._token is token
+
+    def _schedule_drain(self) -> bool:
+        import trio
+
+        try:
+            self._token.run_sync_soon(self._drain)
+        except trio.RunFinishedError:
+            return False
+        return True
 
 
 _cache = threading.local()
-_inboxes: weakref.WeakSet[LoopInbox] = weakref.WeakSet()
+_inboxes: weakref.WeakSet[Inbox] = weakref.WeakSet()
 _inboxes_lock = threading.Lock()
 
 
-def inbox_for(loop: asyncio.AbstractEventLoop) -> LoopInbox:
+def asyncio_inbox_for(loop: asyncio.AbstractEventLoop) -> AsyncioInbox:
     """The inbox of ``loop``, the running loop of the calling thread."""
-    inbox: LoopInbox | None = getattr(_cache, "inbox", None)
+    inbox: AsyncioInbox | None = getattr(_cache, "asyncio", None)
     if inbox is None or not inbox.serves(loop):
-        inbox = _cache.inbox = LoopInbox(loop)
+        inbox = _cache.asyncio = AsyncioInbox(loop)
+    return inbox
+
+
+def trio_inbox_for(token: Any) -> TrioInbox:
+    """The inbox of the trio run whose token is ``token``, running in this thread."""
+    inbox: TrioInbox | None = getattr(_cache, "trio", None)
+    if inbox is None or not inbox.serves(token):
+        inbox = _cache.trio = TrioInbox(token)
     return inbox
 
 

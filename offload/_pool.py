@@ -36,6 +36,7 @@ held. The GIL is never relied upon: this module is correct on free-threaded buil
 from __future__ import annotations
 
 import _thread
+import asyncio
 import math
 import os
 import threading
@@ -51,7 +52,15 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
     from types import TracebackType
 
-__all__ = ["DEFAULT_IDLE_TIMEOUT", "DEFAULT_MAX_THREADS", "Pool", "PoolStats", "Work", "current_work"]
+__all__ = [
+    "DEFAULT_IDLE_TIMEOUT",
+    "DEFAULT_MAX_THREADS",
+    "Pool",
+    "PoolStats",
+    "Submitter",
+    "Work",
+    "current_work",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -68,6 +77,14 @@ DEFAULT_MAX_THREADS = 256
 
 #: Seconds the last idle thread waits for work before it exits.
 DEFAULT_IDLE_TIMEOUT = 10.0
+
+
+class Submitter(Protocol):
+    """What a call is submitted to: a Pool, or a Limiter in front of one."""
+
+    def _submit(self, work: Work) -> None: ...
+
+    def _cancel(self, work: Work) -> bool: ...
 
 
 class Work(Protocol):
@@ -266,7 +283,7 @@ class Pool:
                 completed=self._completed,
             )
 
-    def shutdown(self, wait: bool = True) -> None:
+    def shutdown(self, wait: bool = True, *, cancel_queued: bool = False) -> None:
         """Stops the pool: later calls raise PoolClosedError; submitted calls still run.
 
         The idle thread exits at once; busy threads finish their call and the queued
@@ -275,6 +292,9 @@ class Pool:
         Args:
             wait: Whether to block until every thread of the pool has left it, which is
                 after every call submitted before the shutdown has finished.
+            cancel_queued: Whether to drop the calls that have not started yet; their
+                awaiters get ``asyncio.CancelledError`` (or, through ``Executor``,
+                cancelled futures). Running calls are never interrupted.
 
         Raises:
             RuntimeError: ``wait=True`` from one of the pool's own threads, which would
@@ -288,6 +308,7 @@ class Pool:
             )
         with self._lock:
             self._closed = True
+            dropped = self._pop_all_locked() if cancel_queued else []
             idle = self._idle
             if idle is not None:
                 self._idle = None
@@ -295,6 +316,8 @@ class Pool:
                 self._leave_locked()
         if idle is not None:
             idle.wake.release()
+        for work in dropped:
+            work.fail(asyncio.CancelledError(f"pool {self._name!r} was shut down before the call started"))
         if wait:
             with self._lock:
                 self._all_threads_gone.wait_for(lambda: self._threads == 0)

@@ -19,17 +19,17 @@ def test_results_that_finish_together_wake_the_loop_once(
 ) -> None:
     n = 16
     drains: list[int] = []
-    original = _delivery.LoopInbox._drain
+    original = _delivery.Inbox._drain
 
-    def counting_drain(inbox: _delivery.LoopInbox) -> None:
+    def counting_drain(inbox: _delivery.Inbox) -> None:
         drains.append(len(inbox._items))
         original(inbox)
 
-    monkeypatch.setattr(_delivery.LoopInbox, "_drain", counting_drain)
+    monkeypatch.setattr(_delivery.Inbox, "_drain", counting_drain)
     barrier = threading.Barrier(n, timeout=10)
 
     async def main() -> None:
-        inbox = _delivery.inbox_for(asyncio.get_running_loop())
+        inbox = _delivery.asyncio_inbox_for(asyncio.get_running_loop())
         calls = [pool.run(barrier.wait) for _ in range(n)]
         # Hold the loop's thread until all n outcomes wait in the inbox, as when the
         # loop is busy with other work while calls finish.
@@ -52,7 +52,7 @@ def test_a_faulty_outcome_does_not_strand_the_others(loop_name: str, pool: offlo
 
     async def main() -> int:
         asyncio.get_running_loop().set_exception_handler(lambda _loop, context: reported.append(context))
-        inbox = _delivery.inbox_for(asyncio.get_running_loop())
+        inbox = _delivery.asyncio_inbox_for(asyncio.get_running_loop())
         inbox.put(_FaultySettle())
         return await pool.run(int, "9")
 
@@ -67,7 +67,7 @@ def test_an_inbox_whose_loop_is_gone_drops_outcomes(loop_name: str) -> None:
     from .support import LOOP_FACTORIES
 
     loop = LOOP_FACTORIES[loop_name]()
-    inbox = _delivery.LoopInbox(loop)
+    inbox = _delivery.AsyncioInbox(loop)
     loop.close()
     inbox.put(_FaultySettle())  # closed: dropped, nothing raised
     del loop

@@ -306,9 +306,9 @@ class TestBadInput:
         run(main())  # filterwarnings=error turns "never awaited" into a failure
 
     def test_no_running_loop(self, pool: offload.Pool) -> None:
-        with pytest.raises(RuntimeError, match="needs a running asyncio event loop"):
+        with pytest.raises(RuntimeError, match="needs a running event loop"):
             pool.run(int)
-        with pytest.raises(RuntimeError, match="needs a running asyncio event loop"):
+        with pytest.raises(RuntimeError, match="needs a running event loop"):
             offload.offload(int)
         assert assert_invariant(pool).queued == 0
 

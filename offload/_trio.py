@@ -1,0 +1,76 @@
+"""Offloaded calls awaited from trio (directly, or through anyio's trio backend).
+
+Imported only once a call is made under trio, so trio stays an optional dependency.
+The awaiting task parks in ``wait_task_rescheduled``; results come back through the
+run's inbox, so that many calls finishing together wake trio once (``run_sync_soon``).
+Cancellation follows trio's rules: the abort callback takes a queued call out of the
+pool (it never runs) and releases the task of a running one at once.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import outcome
+import trio
+
+from ._call import CallBody
+from ._delivery import TrioInbox, trio_inbox_for
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ._pool import Submitter
+
+__all__ = ["TrioCall", "submit_on_trio"]
+
+R = TypeVar("R")
+
+
+class TrioCall(CallBody):
+    __slots__ = (*CallBody.BODY_SLOTS, "_aborted", "_inbox", "_task")
+
+    _inbox: TrioInbox
+    _task: trio.lowlevel.Task
+    _aborted: bool
+
+    def deliver(self) -> None:
+        if self.cancel_requested:
+            self.report_lost_error()
+        else:
+            self._inbox.put(self)
+
+    def settle(self) -> None:
+        # On trio's thread, as abort() is: no lock needed between the two.
+        if self._aborted:
+            self.report_lost_error()
+        elif self._error is None:
+            trio.lowlevel.reschedule(self._task, outcome.Value(self._value))
+        else:
+            trio.lowlevel.reschedule(self._task, outcome.Error(self._error))
+
+
+async def submit_on_trio(
+    submitter: Submitter, fn: Callable[..., R], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> R:
+    await trio.lowlevel.checkpoint_if_cancelled()
+    call = TrioCall()
+    call._submitter = submitter
+    call._inbox = trio_inbox_for(trio.lowlevel.current_trio_token())
+    call._task = trio.lowlevel.current_task()
+    call._aborted = False
+    call._fn = fn
+    call._args = args
+    call._kwargs = kwargs
+    call._context = contextvars.copy_context()
+    call.cancel_requested = False
+    submitter._submit(call)
+
+    def abort(_: object) -> trio.lowlevel.Abort:
+        submitter._cancel(call)
+        call._aborted = True
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    result: R = await trio.lowlevel.wait_task_rescheduled(abort)
+    return result
