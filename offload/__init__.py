@@ -4,23 +4,36 @@
 demand and never keeps more than one thread waiting for work.
 """
 
+from ._blocking import blocking
 from ._cancellation import cancelled, check_cancelled
 from ._exceptions import OffloadError, PoolClosedError, ThreadStartError
+from ._executor import Executor
+from ._limiter import Limiter
+from ._loop_calls import call_on_loop, run_on_loop
+from ._loops import install, new_event_loop, run
 from ._offload import default_pool, offload, set_default_pool
 from ._pool import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_THREADS, Pool, PoolStats
 
 __all__ = [
     "DEFAULT_IDLE_TIMEOUT",
     "DEFAULT_MAX_THREADS",
+    "Executor",
+    "Limiter",
     "OffloadError",
     "Pool",
     "PoolClosedError",
     "PoolStats",
     "ThreadStartError",
+    "blocking",
+    "call_on_loop",
     "cancelled",
     "check_cancelled",
     "default_pool",
+    "install",
+    "new_event_loop",
     "offload",
+    "run",
+    "run_on_loop",
     "set_default_pool",
 ]
 

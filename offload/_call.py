@@ -15,12 +15,14 @@ import contextvars
 import inspect
 import logging
 import sys
+import threading
 from types import BuiltinFunctionType, CoroutineType, FunctionType, MethodType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._delivery import AsyncioInbox, asyncio_inbox_for
 
 if TYPE_CHECKING:
+    import concurrent.futures
     from collections.abc import Awaitable, Callable
 
     from ._pool import Submitter
@@ -108,6 +110,37 @@ def describe(fn: object) -> str:
     return name if isinstance(name, str) else type(fn).__qualname__
 
 
+def _invoke(
+    context: contextvars.Context, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[Any, BaseException | None]:
+    """Runs the call; returns its value or its exception.
+
+    The exception's traceback holds this frame, so the frame holds no reference to the
+    exception (``except ... as`` unbinds it on the way out) nor to the call object:
+    no reference cycle keeps a failed call alive until the garbage collector runs.
+    """
+    try:
+        value = context.run(fn, *args, **kwargs)
+    except StopIteration as exc:
+        # A Future cannot hold StopIteration (it would end the awaiting coroutine
+        # silently); convert it as PEP 479 does for generators.
+        return None, _chained(RuntimeError(f"{describe(fn)} raised StopIteration"), exc)
+    except BaseException as exc:
+        return None, exc
+    if type(value) is CoroutineType:
+        value.close()
+        return None, TypeError(
+            f"{describe(fn)} returned a coroutine: it is asynchronous, so await it directly "
+            "instead of offloading it"
+        )
+    return value, None
+
+
+def _chained(error: BaseException, cause: BaseException) -> BaseException:
+    error.__cause__ = cause
+    return error
+
+
 class CallBody:
     """The part of a call that runs in the pool thread; a mixin with the slots below."""
 
@@ -146,28 +179,7 @@ class CallBody:
         fn, args, kwargs, context = self._fn, self._args, self._kwargs, self._context
         # Dropped now, not when the awaiter lets go of the call: arguments can be big.
         del self._fn, self._args, self._kwargs, self._context
-        self._value = self._error = None
-        try:
-            value = context.run(fn, *args, **kwargs)
-        except StopIteration as exc:
-            # A Future cannot hold StopIteration (it would end the awaiting coroutine
-            # silently); convert it as PEP 479 does for generators.
-            self._error = RuntimeError(f"{describe(fn)} raised StopIteration")
-            self._error.__cause__ = exc
-        except BaseException as exc:
-            self._error = exc
-            # The traceback holds this frame; without this, the frame would hold self,
-            # which holds the exception: a reference cycle (as in concurrent.futures).
-            del self
-        else:
-            if type(value) is CoroutineType:
-                value.close()
-                self._error = TypeError(
-                    f"{describe(fn)} returned a coroutine: it is asynchronous, so await it "
-                    "directly instead of offloading it"
-                )
-            else:
-                self._value = value
+        self._value, self._error = _invoke(context, fn, args, kwargs)
 
     def fail(self, error: BaseException) -> None:
         self._label = describe(self._fn)
@@ -176,6 +188,13 @@ class CallBody:
         self.deliver()
 
     def deliver(self) -> None:
+        # The submitter hears first: a Limiter then hands its place to a held call,
+        # which finds this thread already idle (the pool parks it before delivery).
+        self._submitter._done(self)
+        self._send()
+
+    def _send(self) -> None:
+        """Sends the outcome to the awaiter."""
         raise NotImplementedError
 
     def report_lost_error(self) -> None:
@@ -187,12 +206,17 @@ class CallBody:
             )
 
 
+# Guards AsyncioCall._nested: taken only by calls back into the loop and by cancel().
+_nested_lock = threading.Lock()
+
+
 class AsyncioCall(CallBody, asyncio.Future[Any]):
     """One offloaded call: the Future its awaiter waits on, and the pool's Work."""
 
-    __slots__ = (*CallBody.BODY_SLOTS, "_inbox")
+    __slots__ = (*CallBody.BODY_SLOTS, "_inbox", "_nested")
 
     _inbox: AsyncioInbox
+    _nested: concurrent.futures.Future[Any]  # unset until the call awaits the loop
 
     # --- the awaiter's side, on the loop's thread ---
 
@@ -200,6 +224,10 @@ class AsyncioCall(CallBody, asyncio.Future[Any]):
         if self.done():
             return False
         self._submitter._cancel(self)
+        with _nested_lock:
+            nested = getattr(self, "_nested", None)
+        if nested is not None:
+            nested.cancel()
         return super().cancel(msg=msg)
 
     def settle(self) -> None:
@@ -214,7 +242,7 @@ class AsyncioCall(CallBody, asyncio.Future[Any]):
 
     # --- the pool's side, on a pool thread ---
 
-    def deliver(self) -> None:
+    def _send(self) -> None:
         if self.cancel_requested:
             # The awaiter was released when it was cancelled: do not wake the loop for
             # an outcome nobody will read. (If cancel() comes later, settle() sees it.)
@@ -226,3 +254,11 @@ class AsyncioCall(CallBody, asyncio.Future[Any]):
     def loop(self) -> asyncio.AbstractEventLoop | None:
         """The loop the awaiter runs on (for calls back into it)."""
         return self._inbox.loop
+
+    def follow(self, nested: concurrent.futures.Future[Any]) -> None:
+        """Cancels ``nested``, a call back into the loop, if this call is cancelled."""
+        with _nested_lock:
+            self._nested = nested
+            cancelled = self.cancel_requested
+        if cancelled:  # cancel() came first, and saw no nested call to cancel
+            nested.cancel()

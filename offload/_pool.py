@@ -82,9 +82,14 @@ DEFAULT_IDLE_TIMEOUT = 10.0
 class Submitter(Protocol):
     """What a call is submitted to: a Pool, or a Limiter in front of one."""
 
-    def _submit(self, work: Work) -> None: ...
+    def _submit(self, work: Work) -> None:
+        """Takes ``work`` in; any thread; never waits."""
 
-    def _cancel(self, work: Work) -> bool: ...
+    def _cancel(self, work: Work) -> bool:
+        """Marks ``work`` cancelled; True if it had not started and never will."""
+
+    def _done(self, work: Work) -> None:
+        """Told, in the pool thread, that ``work`` is done, just before its delivery."""
 
 
 class Work(Protocol):
@@ -358,6 +363,9 @@ class Pool:
             worker.wake.release()
         elif name is not None:
             self._start_thread_detached(name)
+
+    def _done(self, work: Work) -> None:
+        pass  # a pool keeps its own account of its calls; see Limiter for one that uses it
 
     def _cancel(self, work: Work) -> bool:
         """Marks ``work`` cancelled; returns True if it was queued and so will never run."""

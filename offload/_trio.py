@@ -35,7 +35,7 @@ class TrioCall(CallBody):
     _task: trio.lowlevel.Task
     _aborted: bool
 
-    def deliver(self) -> None:
+    def _send(self) -> None:
         if self.cancel_requested:
             self.report_lost_error()
         else:

@@ -12,7 +12,7 @@ import pytest
 
 import offload
 
-from .support import LOOP_FACTORIES, Runner, assert_invariant, wait_until
+from .support import ANYIO_BACKENDS, LOOP_FACTORIES, Runner, assert_invariant, wait_until
 
 T = TypeVar("T")
 
@@ -38,6 +38,19 @@ def run(loop_name: str) -> Iterator[Runner[Any]]:
 
     yield runner
     assert reported == [], f"the loop's exception handler was called: {reported}"
+
+
+@pytest.fixture(params=sorted(ANYIO_BACKENDS))
+def anyio_run(request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """Runs an async function with ``anyio.run`` on asyncio, asyncio with uvloop, and trio."""
+    import anyio
+
+    backend, options = ANYIO_BACKENDS[request.param]
+
+    def runner(fn: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
+        return anyio.run(fn, *args, backend=backend, backend_options=options)
+
+    return runner
 
 
 @pytest.fixture

@@ -41,3 +41,8 @@ def assert_invariant(pool: offload.Pool) -> offload.PoolStats:
     assert s.threads == s.busy + s.idle + s.starting, s
     assert s.idle + s.starting <= 1, s
     return s
+
+
+ANYIO_BACKENDS: dict[str, tuple[str, dict[str, Any]]] = {"asyncio": ("asyncio", {}), "trio": ("trio", {})}
+if "uvloop" in LOOP_FACTORIES:
+    ANYIO_BACKENDS["asyncio+uvloop"] = ("asyncio", {"use_uvloop": True})

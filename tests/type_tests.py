@@ -22,3 +22,38 @@ async def check_offload_types() -> None:
     assert_type(offload.cancelled(), bool)
     await offload.offload(parse, 12)  # type: ignore[arg-type]
     await offload.offload(parse, "1", bass=2)  # type: ignore[call-arg]
+
+
+@offload.blocking
+def read(path: str) -> bytes:
+    return path.encode()
+
+
+async def check_integration_types() -> None:
+    assert_type(await read("x"), bytes)
+    limiter = offload.Limiter(2)
+    assert_type(await limiter.run(parse, "3"), int)
+
+    @offload.blocking(limiter)
+    def limited(n: int) -> str:
+        return str(n)
+
+    assert_type(await limited(1), str)
+    assert_type(offload.call_on_loop(parse, "4"), int)
+
+    async def double(n: int) -> int:
+        return 2 * n
+
+    assert_type(offload.run_on_loop(double, 2), int)
+    executor = offload.Executor(max_workers=4)
+    assert_type(executor.submit(parse, "5").result(), int)
+    assert_type(offload.install(), offload.Executor)
+    await read(3)  # type: ignore[arg-type]
+    offload.call_on_loop(parse, 4)  # type: ignore[arg-type]
+
+
+def check_run_types() -> None:
+    async def main() -> int:
+        return 1
+
+    assert_type(offload.run(main()), int)

@@ -1,0 +1,232 @@
+"""``offload.Executor``: the pool behind the ``concurrent.futures.Executor`` interface.
+
+asyncio's ``loop.set_default_executor()`` accepts only ``ThreadPoolExecutor`` instances
+(Python 3.11+), so ``Executor`` subclasses it, but uses none of its machinery: it does
+not call ``ThreadPoolExecutor.__init__``, which would set up a fixed set of threads and
+a work queue, and overrides every method that would use them. Work goes to an
+``offload.Pool``, so the pool's invariant (at most one waiting thread) holds for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import logging
+import threading
+from concurrent.futures.thread import BrokenThreadPool
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+from ._call import CallBody, check_callable
+from ._pool import DEFAULT_MAX_THREADS, Pool
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["Executor"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+logger = logging.getLogger("offload")
+
+_get_running_loop = asyncio._get_running_loop
+
+
+class Executor(concurrent.futures.ThreadPoolExecutor):
+    """A ``concurrent.futures`` executor that runs its calls on an offload pool.
+
+    It takes ``ThreadPoolExecutor``'s arguments with the same meaning, so code that
+    builds one can build this instead, and ``loop.set_default_executor()`` accepts it.
+    ``submit``, ``map`` and ``shutdown`` behave as the standard library documents.
+
+    Example::
+
+        with offload.Executor(max_workers=8) as executor:
+            sizes = list(executor.map(os.path.getsize, paths))
+
+    Thread safety: every method may be called from any thread.
+
+    Args:
+        max_workers: The most calls running at once (``DEFAULT_MAX_THREADS`` if None):
+            threads start on demand up to it, and all but one leave once idle.
+        thread_name_prefix: Prefix of the thread names (the pool's name).
+        initializer: Called with ``initargs`` in each thread before its first call from
+            this executor. If it raises, the executor is broken: pending and later calls
+            fail with ``BrokenThreadPool``.
+        initargs: The initializer's arguments.
+        pool: Run on this existing pool (for instance the default one) instead of a new
+            one; then ``shutdown()`` waits for this executor's calls only and leaves the
+            pool open. Not to be combined with ``max_workers`` or ``thread_name_prefix``.
+
+    Raises:
+        ValueError: ``max_workers`` is not positive.
+        TypeError: ``initializer`` is not callable, or ``pool`` comes with pool arguments.
+    """
+
+    def __init__(
+        self,
+        max_workers: int | None = None,
+        thread_name_prefix: str = "",
+        initializer: Callable[..., object] | None = None,
+        initargs: tuple[Any, ...] = (),
+        *,
+        pool: Pool | None = None,
+    ) -> None:
+        if max_workers is not None and max_workers <= 0:
+            raise ValueError("max_workers must be greater than 0")
+        if initializer is not None and not callable(initializer):
+            raise TypeError("initializer must be a callable")
+        if pool is not None and (max_workers is not None or thread_name_prefix):
+            raise TypeError("pass either pool= or max_workers/thread_name_prefix to make one, not both")
+        self._owns_pool = pool is None
+        self._pool = pool or Pool(
+            max_threads=max_workers or DEFAULT_MAX_THREADS, name=thread_name_prefix or "offload-executor"
+        )
+        self._max_workers = self._pool.max_threads  # read by code written for ThreadPoolExecutor
+        self._thread_initializer = initializer
+        self._thread_initargs = initargs
+        self._initialized = threading.local()
+        self._lock = threading.Lock()
+        self._all_finished = threading.Condition(self._lock)
+        # Guarded by _lock:
+        self._outstanding: set[ExecutorCall] = set()  # submitted and not finished
+        self._closed = False
+        self._broken_reason: str | None = None
+
+    @property
+    def pool(self) -> Pool:
+        """The pool this executor runs its calls on."""
+        return self._pool
+
+    def submit(
+        self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs
+    ) -> concurrent.futures.Future[R]:
+        """Schedules ``fn(*args, **kwargs)`` and returns a Future for its outcome.
+
+        Raises:
+            RuntimeError: The executor has been shut down.
+            BrokenThreadPool: A thread initializer failed.
+            TypeError: ``fn`` is not callable, or is a coroutine function.
+        """
+        check_callable(fn)
+        call = ExecutorCall(self, fn, args, kwargs)
+        with self._lock:
+            if self._broken_reason is not None:
+                raise BrokenThreadPool(self._broken_reason)
+            if self._closed:
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            self._outstanding.add(call)
+        try:
+            self._pool._submit(call)
+        except BaseException:
+            self._finished(call)
+            raise
+        return call
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Stops accepting calls; may be called more than once.
+
+        Args:
+            wait: Whether to block until every call submitted has finished.
+            cancel_futures: Whether to cancel the calls that have not started.
+        """
+        with self._lock:
+            self._closed = True
+            pending = list(self._outstanding) if cancel_futures else []
+        for call in pending:
+            call.cancel()  # only those not yet running are cancelled
+        if self._owns_pool:
+            self._pool.shutdown(wait=wait)
+        if wait:
+            with self._lock:
+                self._all_finished.wait_for(lambda: not self._outstanding)
+
+    def _finished(self, call: ExecutorCall) -> None:
+        with self._lock:
+            self._outstanding.discard(call)
+            if not self._outstanding:
+                self._all_finished.notify_all()
+
+    def _prepare_thread(self) -> str | None:
+        """Runs the initializer once in the current thread; returns why the executor is
+        broken, if it is (the initializer failed, here or in another thread)."""
+        if self._thread_initializer is not None and not getattr(self._initialized, "done", False):
+            self._initialized.done = True
+            try:
+                self._thread_initializer(*self._thread_initargs)
+            except BaseException:
+                logger.critical("Exception in initializer:", exc_info=True)
+                self._break("A thread initializer failed, the thread pool is not usable anymore")
+        return self._broken_reason
+
+    def _break(self, reason: str) -> None:
+        with self._lock:
+            self._broken_reason = reason
+            pending = list(self._outstanding)
+        for call in pending:
+            call.fail_if_pending(BrokenThreadPool(reason))
+
+
+class ExecutorCall(CallBody, concurrent.futures.Future[Any]):
+    """One call submitted through an Executor: the Future it returns, and the pool's Work."""
+
+    __slots__ = (*CallBody.BODY_SLOTS, "_executor", "_loop", "_ran")
+
+    def __init__(
+        self, executor: Executor, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        super().__init__()
+        self._executor = executor
+        self._submitter = executor._pool
+        # The loop that submitted it, if any (loop.run_in_executor), for call_on_loop().
+        self._loop: asyncio.AbstractEventLoop | None = _get_running_loop()
+        self._fn = fn
+        self._args = args
+        self._kwargs = kwargs
+        self._context = contextvars.copy_context()
+        self._ran = False
+        self.cancel_requested = False
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        return self._loop
+
+    def cancel(self) -> bool:
+        if not super().cancel():
+            return False
+        if self._submitter._cancel(self):  # taken out of the queue: it will never run
+            self._executor._finished(self)
+        return True
+
+    def fail_if_pending(self, error: BaseException) -> None:
+        """Fails the call with ``error`` unless it has started; for a broken executor."""
+        if self._submitter._cancel(self):
+            self.set_exception(error)
+            self._executor._finished(self)
+
+    def run(self) -> None:
+        if not self.set_running_or_notify_cancel():
+            return  # cancelled between leaving the queue and now
+        self._ran = True
+        broken = self._executor._prepare_thread()
+        if broken is not None:
+            self._error = BrokenThreadPool(broken)
+        else:
+            super().run()
+
+    def deliver(self) -> None:
+        if self._ran:
+            if self._error is None:
+                self.set_result(self._value)
+            else:
+                self.set_exception(self._error)
+        self._loop = None
+        self._executor._finished(self)
+
+    def fail(self, error: BaseException) -> None:
+        if isinstance(error, asyncio.CancelledError):  # dropped by a pool shutdown
+            super().cancel()
+        elif self.set_running_or_notify_cancel():
+            self.set_exception(error)
+        self._executor._finished(self)

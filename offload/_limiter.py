@@ -1,0 +1,138 @@
+"""``offload.Limiter``: a bound on how many calls of one kind run at once.
+
+A database driver that allows 10 connections should not have 50 threads blocked on it.
+A Limiter sits in front of a pool: it passes at most ``total`` of its calls to the pool
+at a time and holds the rest, in FIFO order, without a thread. A held call that is
+cancelled never runs; a call that finishes passes its place to the oldest held one,
+from the pool thread, without a trip through the event loop. It works the same under
+asyncio, uvloop and trio, since it never touches the loop.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
+
+from ._call import submit
+from ._exceptions import PoolClosedError
+from ._offload import default_pool
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from ._pool import Pool, Work
+
+__all__ = ["Limiter"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Limiter:
+    """Runs at most ``total`` of its calls at once on a pool; holds the others.
+
+    Example::
+
+        db = offload.Limiter(10)
+        rows = await db.run(cursor.execute, "select * from t")
+
+    Thread safety: every method may be called from any thread; ``run()`` needs a running
+    event loop in the calling thread.
+
+    Args:
+        total: The most calls of this limiter running at once; a positive int.
+        pool: The pool its calls run on; by default, the default pool as it is now.
+
+    Raises:
+        TypeError, ValueError: ``total`` is not a positive int.
+    """
+
+    def __init__(self, total: int, *, pool: Pool | None = None) -> None:
+        if not isinstance(total, int) or isinstance(total, bool):
+            raise TypeError(f"Limiter total must be an int, not {type(total).__name__}")
+        if total < 1:
+            raise ValueError(f"Limiter total must be at least 1, not {total}")
+        self._total = total
+        self._pool = pool if pool is not None else default_pool()
+        self._lock = threading.Lock()
+        # Guarded by _lock:
+        self._running = 0  # calls passed to the pool and not done
+        self._order: deque[Work] = deque()  # held calls, oldest first; cancelled ones skipped
+        self._held: set[Work] = set()
+
+    @property
+    def total(self) -> int:
+        return self._total
+
+    @property
+    def running(self) -> int:
+        """Calls passed to the pool and not done yet."""
+        return self._running
+
+    @property
+    def waiting(self) -> int:
+        """Calls held back, waiting for a place."""
+        return len(self._held)
+
+    def __repr__(self) -> str:
+        return f"<offload.Limiter total={self._total} running={self._running} waiting={self.waiting}>"
+
+    def run(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Awaitable[R]:
+        """As ``offload()``, with at most ``total`` of this limiter's calls running at once.
+
+        Raises:
+            RuntimeError: No event loop is running in this thread.
+            TypeError: ``fn`` is not callable, or is a coroutine function.
+            PoolClosedError: The pool has been shut down.
+        """
+        return submit(self, fn, args, kwargs)
+
+    def _submit(self, work: Work) -> None:
+        with self._lock:
+            if self._running >= self._total:
+                self._order.append(work)
+                self._held.add(work)
+                return
+            self._running += 1
+        try:
+            self._pool._submit(work)
+        except BaseException:
+            self._release()
+            raise
+
+    def _cancel(self, work: Work) -> bool:
+        with self._lock:
+            if work in self._held:
+                self._held.discard(work)
+                work.cancel_requested = True
+                if not self._held:
+                    self._order.clear()
+                return True
+        if self._pool._cancel(work):  # it was queued in the pool, holding a place
+            self._release()
+            return True
+        return False
+
+    def _done(self, work: Work) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        """Passes a finished call's place to the oldest held call, or frees it."""
+        with self._lock:
+            work = self._next_held_locked()
+            if work is None:
+                self._running -= 1
+                return
+        try:
+            self._pool._submit(work)
+        except PoolClosedError as exc:
+            work.fail(exc)  # which calls _done, passing the place on again
+
+    def _next_held_locked(self) -> Work | None:
+        while self._held:
+            work = self._order.popleft()
+            if work in self._held:
+                self._held.discard(work)
+                return work
+        return None

@@ -1,0 +1,109 @@
+"""Calls from a pool thread back into the event loop: the counterpart of the Lua note's
+``luaT_vm_lock``, which takes the interpreter back for a moment.
+
+Inside an offloaded call, ``call_on_loop(fn, *args)`` runs ``fn`` on the loop's thread and
+``run_on_loop(async_fn, *args)`` runs a coroutine there, each returning the result to
+the pool thread. If the offloaded call's awaiter is cancelled, the coroutine on the
+loop is cancelled too, and the pool thread sees ``asyncio.CancelledError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple
+
+from ._call import AsyncioCall, describe
+from ._pool import current_work
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Coroutine
+
+__all__ = ["call_on_loop", "run_on_loop"]
+
+R = TypeVar("R")
+Ts = TypeVarTuple("Ts")
+
+
+def call_on_loop(fn: Callable[[*Ts], R], /, *args: *Ts, loop: asyncio.AbstractEventLoop | None = None) -> R:
+    """Runs ``fn(*args)`` on the event loop's thread and returns its result.
+
+    Example::
+
+        def copy_rows(rows):
+            for row in rows:
+                call_on_loop(progress.update, 1)  # touches loop-only state safely
+                write(row)
+
+    Args:
+        fn: A plain function; it runs on the loop, so it must not block.
+        loop: The loop to run on; by default, the loop awaiting the offloaded call
+            this thread is running.
+
+    Raises:
+        RuntimeError: Called on the loop's own thread (it would wait for itself), or
+            outside an offloaded call without ``loop``, or the loop is not running.
+        asyncio.CancelledError: The offloaded call's awaiter was cancelled.
+    """
+    return _run_there(_call_plain(fn, args), loop, "call_on_loop()")
+
+
+def run_on_loop(
+    async_fn: Callable[[*Ts], Awaitable[R]], /, *args: *Ts, loop: asyncio.AbstractEventLoop | None = None
+) -> R:
+    """Runs ``await async_fn(*args)`` in a task on the event loop and returns its result.
+
+    Example::
+
+        def sync_handler(session, url):
+            page = run_on_loop(session.get, url)  # an async client, from thread code
+
+    Args and raises: as for ``call_on_loop()``.
+    """
+    return _run_there(_await(async_fn, args), loop, "run_on_loop()")
+
+
+async def _call_plain(fn: Callable[..., R], args: tuple[Any, ...]) -> R:
+    result = fn(*args)
+    if asyncio.iscoroutine(result):
+        result.close()
+        raise TypeError(f"{describe(fn)} returned a coroutine: use run_on_loop() for coroutine functions")
+    return result
+
+
+async def _await(async_fn: Callable[..., Awaitable[R]], args: tuple[Any, ...]) -> R:
+    return await async_fn(*args)
+
+
+def _run_there(coro: Coroutine[Any, Any, R], loop: asyncio.AbstractEventLoop | None, what: str) -> R:
+    try:
+        target = _target_loop(loop, what)
+        future = asyncio.run_coroutine_threadsafe(coro, target)
+    except BaseException:
+        coro.close()
+        raise
+    work = current_work()
+    if isinstance(work, AsyncioCall):
+        work.follow(future)
+    try:
+        return future.result()
+    except concurrent.futures.CancelledError:
+        raise asyncio.CancelledError(f"{what} was cancelled with the offloaded call's awaiter") from None
+
+
+def _target_loop(loop: asyncio.AbstractEventLoop | None, what: str) -> asyncio.AbstractEventLoop:
+    if loop is None:
+        loop = getattr(current_work(), "loop", None)
+    if loop is None:
+        raise RuntimeError(
+            f"{what} does not know which event loop to use: call it from inside a call "
+            "run by offload() on asyncio or uvloop, or pass loop="
+        )
+    if asyncio._get_running_loop() is loop:
+        raise RuntimeError(
+            f"{what} was called on the event loop's own thread, where it would wait for "
+            "itself: call the function (or await it) directly instead"
+        )
+    if loop.is_closed() or not loop.is_running():
+        raise RuntimeError(f"{what}: the event loop is not running")
+    return loop

@@ -1,0 +1,143 @@
+"""offload under anyio, on asyncio, asyncio with uvloop, and trio: results, cancel
+scopes with asyncio's semantics, and batched delivery on trio."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import pytest
+
+import offload
+from offload import _delivery
+
+from .support import Gate, wait_until
+
+AnyioRun = Callable[..., Any]
+
+
+async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Polls ``condition`` on the loop with a deadline (no helper thread: trio's own
+    thread cache would keep one alive for 10 s after the test)."""
+    with anyio.fail_after(timeout):
+        while not condition():
+            await anyio.sleep(0.001)
+
+
+async def call_in(pool: offload.Pool, fn: Callable[..., Any], *args: Any) -> Any:
+    # Task groups start coroutine functions; offload() returns a Future on asyncio.
+    return await pool.run(fn, *args)
+
+
+def test_offload_returns_results(anyio_run: AnyioRun, pool: offload.Pool) -> None:
+    async def main() -> None:
+        assert await pool.run(sum, [1, 2, 3]) == 6
+        with pytest.raises(ZeroDivisionError):
+            await pool.run(divmod, 1, 0)
+        assert await offload.Limiter(1, pool=pool).run(pow, 2, 3) == 8
+
+    anyio_run(main)
+
+
+def test_a_queued_call_cancelled_by_a_scope_never_runs(
+    anyio_run: AnyioRun, make_pool: Callable[..., offload.Pool], gate: Gate
+) -> None:
+    pool = make_pool(max_threads=1)
+    release = gate()
+    ran: list[str] = []
+
+    async def main() -> None:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(call_in, pool, release.wait)
+            await until(lambda: pool.stats().busy == 1)
+            with anyio.move_on_after(0.01) as scope:
+                await pool.run(ran.append, "queued")
+            assert scope.cancelled_caught
+            assert pool.stats().queued == 0
+            release.set()
+        assert ran == []
+
+    anyio_run(main)
+
+
+def test_a_running_call_releases_its_awaiter_and_sees_cancelled(
+    anyio_run: AnyioRun, pool: offload.Pool, gate: Gate
+) -> None:
+    release, saw = gate(), gate()
+
+    def long_call() -> None:
+        release.wait()
+        if offload.cancelled():
+            saw.set()
+
+    async def main() -> None:
+        with pytest.raises(TimeoutError):
+            with anyio.fail_after(0.01):
+                await pool.run(long_call)
+        assert pool.stats().busy == 1  # released while the thread still runs
+        release.set()
+        await until(saw.is_set)
+
+    anyio_run(main)
+
+
+def test_cancelling_a_task_group_cancels_its_calls(
+    anyio_run: AnyioRun, pool: offload.Pool, gate: Gate
+) -> None:
+    release, stopped = gate(), gate()
+
+    def until_cancelled() -> None:
+        while not release.wait(0.001):
+            if offload.cancelled():
+                stopped.set()
+                offload.check_cancelled()
+
+    async def main() -> None:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(call_in, pool, until_cancelled)
+            await until(lambda: pool.stats().busy == 1)
+            tasks.cancel_scope.cancel()
+        await until(stopped.is_set)
+        await until(lambda: pool.stats().busy == 0)
+
+    anyio_run(main)
+
+
+def test_results_finishing_together_wake_trio_once(
+    pool: offload.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import trio
+
+    n = 8
+    drains: list[int] = []
+    original = _delivery.Inbox._drain
+
+    def counting_drain(inbox: _delivery.Inbox) -> None:
+        drains.append(len(inbox._items))
+        original(inbox)
+
+    monkeypatch.setattr(_delivery.Inbox, "_drain", counting_drain)
+    barrier = threading.Barrier(n, timeout=10)
+    done = threading.Event()
+
+    async def main() -> None:
+        results: list[int] = []
+
+        async def one() -> None:
+            results.append(await pool.run(barrier.wait))
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(n):
+                nursery.start_soon(one)
+            await trio.sleep(0)  # every task submits its call
+            # Hold trio's thread until every outcome waits in the inbox.
+            wait_until(lambda: pool.stats().completed == n and pool.stats().busy == 0)
+            wait_until(lambda: len(_delivery.trio_inbox_for(trio.lowlevel.current_trio_token())._items) == n)
+        assert sorted(results) == list(range(n))
+        done.set()
+
+    trio.run(main)
+    assert done.is_set()
+    assert drains == [n]

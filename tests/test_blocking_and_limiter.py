@@ -1,0 +1,149 @@
+"""@offload.blocking and offload.Limiter."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+import offload
+
+from .support import Gate, Runner, wait_until
+
+
+@offload.blocking
+def add(a: int, b: int = 0) -> int:
+    """Adds two numbers, slowly."""
+    return a + b
+
+
+def test_blocking_keeps_the_signature_and_runs_in_a_thread(
+    run: Runner[None], default_pool: offload.Pool
+) -> None:
+    async def main() -> None:
+        assert await add(1, b=2) == 3
+        assert default_pool.stats().completed == 1
+
+    run(main())
+    assert add.__name__ == "add"
+    assert add.__doc__ == "Adds two numbers, slowly."
+    assert add.__wrapped__(2, 2) == 4  # type: ignore[attr-defined]
+
+
+def test_blocking_with_a_pool_or_limiter_and_on_methods(run: Runner[None], pool: offload.Pool) -> None:
+    limiter = offload.Limiter(2, pool=pool)
+
+    class Store:
+        @offload.blocking(pool)
+        def get(self, key: str) -> str:
+            return key.upper()
+
+    @offload.blocking(limiter)
+    def ident() -> int:
+        return threading.get_ident()
+
+    async def main() -> None:
+        assert await Store().get("k") == "K"
+        assert await ident() != threading.get_ident()
+        assert pool.stats().completed == 2
+
+    run(main())
+
+
+def test_blocking_refuses_coroutine_functions() -> None:
+    async def fetch() -> None:
+        pass
+
+    with pytest.raises(TypeError, match="is a coroutine function"):
+        offload.blocking(fetch)  # type: ignore[arg-type]
+
+
+class TestLimiter:
+    def test_bounds_running_calls_and_keeps_fifo_order(
+        self, run: Runner[None], pool: offload.Pool, gate: Gate
+    ) -> None:
+        limiter = offload.Limiter(2, pool=pool)
+        release = gate()
+        order: list[int] = []
+
+        def task(i: int) -> None:
+            order.append(i)
+            release.wait()
+
+        async def main() -> None:
+            calls = [limiter.run(task, i) for i in range(6)]
+            wait_until(lambda: pool.stats().busy == 2, what="two running calls")
+            assert (limiter.running, limiter.waiting) == (2, 4)
+            assert pool.stats().queued == 0  # held by the limiter, not queued in the pool
+            release.set()
+            await asyncio.gather(*calls)
+            assert sorted(order[:2]) == [0, 1]
+            assert order[2:] == [2, 3, 4, 5]
+            assert (limiter.running, limiter.waiting) == (0, 0)
+            assert pool.stats().peak_threads == 2
+
+        run(main())
+        assert repr(limiter) == "<offload.Limiter total=2 running=0 waiting=0>"
+
+    def test_a_held_call_that_is_cancelled_never_runs(
+        self, run: Runner[None], pool: offload.Pool, gate: Gate
+    ) -> None:
+        limiter = offload.Limiter(1, pool=pool)
+        release = gate()
+        ran: list[str] = []
+
+        async def main() -> None:
+            first = limiter.run(release.wait)
+            held = limiter.run(ran.append, "held")
+            held.cancel()  # type: ignore[attr-defined]
+            assert limiter.waiting == 0
+            release.set()
+            await first
+            assert await limiter.run(ran.append, "after") is None
+            assert ran == ["after"]
+            assert limiter.running == 0
+
+        run(main())
+
+    def test_a_place_is_freed_when_a_pool_queued_call_is_cancelled(
+        self, run: Runner[None], make_pool: offload.Pool, gate: Gate
+    ) -> None:
+        pool = make_pool(max_threads=1)  # type: ignore[operator]
+        limiter = offload.Limiter(2, pool=pool)
+        release = gate()
+
+        async def main() -> None:
+            blocker = pool.run(release.wait)
+            wait_until(lambda: pool.stats().busy == 1, what="the blocker to start")
+            queued_in_pool = limiter.run(int)
+            assert (limiter.running, pool.stats().queued) == (1, 1)
+            queued_in_pool.cancel()  # type: ignore[attr-defined]
+            assert limiter.running == 0
+            release.set()
+            await blocker
+
+        run(main())
+
+    @pytest.mark.parametrize(("total", "error"), [(0, ValueError), (1.5, TypeError), (True, TypeError)])
+    def test_bad_totals(self, total: object, error: type[Exception]) -> None:
+        with pytest.raises(error, match="Limiter total"):
+            offload.Limiter(total)  # type: ignore[arg-type]
+
+    def test_a_closed_pool_fails_the_held_calls(
+        self, run: Runner[None], pool: offload.Pool, gate: Gate
+    ) -> None:
+        limiter = offload.Limiter(1, pool=pool)
+        release = gate()
+
+        async def main() -> None:
+            first = limiter.run(release.wait)
+            held = limiter.run(int)
+            pool.shutdown(wait=False)
+            release.set()
+            assert await first is True
+            with pytest.raises(offload.PoolClosedError):
+                await held
+            assert (limiter.running, limiter.waiting) == (0, 0)
+
+        run(main())

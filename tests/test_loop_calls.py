@@ -1,0 +1,122 @@
+"""Calls from a pool thread back into the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import NoReturn
+
+import pytest
+
+import offload
+
+from .support import Gate, Runner, wait_until
+
+
+def test_call_on_loop_runs_on_the_loops_thread(run: Runner[None], pool: offload.Pool) -> None:
+    async def main() -> None:
+        loop_thread = threading.get_ident()
+        assert await pool.run(offload.call_on_loop, threading.get_ident) == loop_thread
+        assert await pool.run(offload.call_on_loop, pow, 2, 5) == 32
+
+    run(main())
+
+
+def test_run_on_loop_awaits_a_coroutine_there(run: Runner[None], pool: offload.Pool) -> None:
+    async def double(x: int) -> int:
+        await asyncio.sleep(0)
+        return 2 * x
+
+    async def main() -> None:
+        assert await pool.run(offload.run_on_loop, double, 21) == 42
+
+    run(main())
+
+
+def test_exceptions_travel_back_to_the_thread(run: Runner[None], pool: offload.Pool) -> None:
+    def fail() -> NoReturn:
+        raise KeyError("on the loop")
+
+    def catch() -> str:
+        try:
+            offload.call_on_loop(fail)
+        except KeyError as exc:
+            return str(exc)
+        return "not raised"
+
+    async def main() -> None:
+        assert await pool.run(catch) == "'on the loop'"
+        with pytest.raises(TypeError, match="use run_on_loop"):
+            await pool.run(offload.call_on_loop, asyncio.sleep, 0)
+
+    run(main())
+
+
+def test_cancelling_the_awaiter_cancels_the_call_on_the_loop(
+    run: Runner[None], pool: offload.Pool, gate: Gate
+) -> None:
+    on_loop_cancelled = gate()
+    outcome: list[str] = []
+
+    async def wait_forever() -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            on_loop_cancelled.set()
+            raise
+
+    def in_thread() -> None:
+        try:
+            offload.run_on_loop(wait_forever)
+        except asyncio.CancelledError:
+            outcome.append("cancelled")
+
+    async def main() -> None:
+        task = asyncio.ensure_future(_await(pool.run(in_thread)))
+        wait_until(lambda: pool.stats().busy == 1, what="the call to start")
+        await asyncio.sleep(0.01)  # let the nested coroutine start (either order is handled)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.to_thread(on_loop_cancelled.wait, 10)
+        wait_until(lambda: outcome == ["cancelled"], what="the thread to see the cancellation")
+
+    run(main())
+
+
+async def _await(awaitable: object) -> object:
+    return await awaitable  # type: ignore[misc]
+
+
+def test_misuse_is_an_error_not_a_deadlock(run: Runner[None]) -> None:
+    with pytest.raises(RuntimeError, match="does not know which event loop"):
+        offload.call_on_loop(int)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        with pytest.raises(RuntimeError, match="would wait for itself"):
+            offload.call_on_loop(int, loop=loop)
+        # From a thread offload did not start, naming the loop works.
+        assert await asyncio.to_thread(lambda: offload.call_on_loop(int, "4", loop=loop)) == 4
+
+    run(main())
+
+
+def test_works_inside_to_thread_after_install(run: Runner[None], default_pool: offload.Pool) -> None:
+    async def main() -> None:
+        offload.install()
+        loop_thread = threading.get_ident()
+        assert await asyncio.to_thread(offload.call_on_loop, threading.get_ident) == loop_thread
+
+    run(main())
+
+
+def test_a_stopped_loop_is_refused(loop_name: str) -> None:
+    from .support import LOOP_FACTORIES
+
+    loop = LOOP_FACTORIES[loop_name]()
+    try:
+        with pytest.raises(RuntimeError, match="not running"):
+            offload.call_on_loop(int, loop=loop)
+    finally:
+        loop.close()
