@@ -124,14 +124,18 @@ def test_results_finishing_together_wake_trio_once(
 
     async def main() -> None:
         results: list[int] = []
+        submitted = 0
 
         async def one() -> None:
+            nonlocal submitted
+            submitted += 1  # no checkpoint until the call is submitted
             results.append(await pool.run(barrier.wait))
 
         async with trio.open_nursery() as nursery:
             for _ in range(n):
                 nursery.start_soon(one)
-            await trio.sleep(0)  # every task submits its call
+            while submitted < n:
+                await trio.sleep(0)
             # Hold trio's thread until every outcome waits in the inbox.
             wait_until(lambda: pool.stats().completed == n and pool.stats().busy == 0)
             wait_until(lambda: len(_delivery.trio_inbox_for(trio.lowlevel.current_trio_token())._items) == n)
