@@ -60,31 +60,44 @@ def test_blocking_refuses_coroutine_functions() -> None:
 
 
 class TestLimiter:
-    def test_bounds_running_calls_and_keeps_fifo_order(
-        self, run: Runner[None], pool: offload.Pool, gate: Gate
-    ) -> None:
+    def test_bounds_running_calls(self, run: Runner[None], pool: offload.Pool, gate: Gate) -> None:
         limiter = offload.Limiter(2, pool=pool)
-        release = gate()
-        order: list[int] = []
+        release, inside = gate(), threading.Semaphore(0)
+        lock, now, peak = threading.Lock(), [0], [0]
 
-        def task(i: int) -> None:
-            order.append(i)
+        def task() -> None:
+            with lock:
+                now[0] += 1
+                peak[0] = max(peak[0], now[0])
+            inside.release()
             release.wait()
+            with lock:
+                now[0] -= 1
 
         async def main() -> None:
-            calls = [limiter.run(task, i) for i in range(6)]
-            wait_until(lambda: pool.stats().busy == 2, what="two running calls")
+            calls = [limiter.run(task) for _ in range(6)]
+            assert inside.acquire(timeout=10)
+            assert inside.acquire(timeout=10)
             assert (limiter.running, limiter.waiting) == (2, 4)
             assert pool.stats().queued == 0  # held by the limiter, not queued in the pool
             release.set()
             await asyncio.gather(*calls)
-            assert sorted(order[:2]) == [0, 1]
-            assert order[2:] == [2, 3, 4, 5]
+            assert peak[0] == 2
             assert (limiter.running, limiter.waiting) == (0, 0)
-            assert pool.stats().peak_threads == 2
 
         run(main())
         assert repr(limiter) == "<offload.Limiter total=2 running=0 waiting=0>"
+
+    def test_held_calls_start_in_fifo_order(self, run: Runner[None], pool: offload.Pool) -> None:
+        limiter = offload.Limiter(1, pool=pool)
+        order: list[int] = []
+
+        async def main() -> None:
+            await asyncio.gather(*(limiter.run(order.append, i) for i in range(10)))
+            assert order == list(range(10))
+            assert pool.stats().peak_threads == 1  # each finished call hands its thread on
+
+        run(main())
 
     def test_a_held_call_that_is_cancelled_never_runs(
         self, run: Runner[None], pool: offload.Pool, gate: Gate
