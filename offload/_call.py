@@ -49,13 +49,8 @@ def submit(
         return _submit_without_asyncio(submitter, fn, args, kwargs)
     check_callable(fn)
     call: AsyncioCall = AsyncioCall(loop=loop)
-    call._submitter = submitter
     call._inbox = asyncio_inbox_for(loop)
-    call._fn = fn
-    call._args = args
-    call._kwargs = kwargs
-    call._context = contextvars.copy_context()
-    call.cancel_requested = False
+    call.bind(submitter, fn, args, kwargs)
     submitter._submit(call)
     return call
 
@@ -170,6 +165,17 @@ class CallBody:
         "cancel_requested",
         "queued",
     )
+
+    def bind(
+        self, submitter: Submitter, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        """Sets the call up, in the caller's thread, whose context it copies."""
+        self._submitter = submitter
+        self._fn = fn
+        self._args = args
+        self._kwargs = kwargs
+        self._context = contextvars.copy_context()
+        self.cancel_requested = False
 
     def label(self) -> str:
         self._label = describe(self._fn)

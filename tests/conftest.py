@@ -54,6 +54,22 @@ def anyio_run(request: pytest.FixtureRequest) -> Callable[..., Any]:
 
 
 @pytest.fixture
+def drain_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of each batch of outcomes delivered to a loop, one entry per wake-up."""
+    from offload import _delivery
+
+    sizes: list[int] = []
+    original = _delivery.Inbox._drain
+
+    def counting_drain(inbox: _delivery.Inbox) -> None:
+        sizes.append(len(inbox._items))
+        original(inbox)
+
+    monkeypatch.setattr(_delivery.Inbox, "_drain", counting_drain)
+    return sizes
+
+
+@pytest.fixture
 def gate() -> Iterator[Callable[[], threading.Event]]:
     """Makes events for calls to block on; all are set at teardown, so that a failing
     test releases its blocked calls instead of leaving their threads behind."""

@@ -46,3 +46,30 @@ def assert_invariant(pool: offload.Pool) -> offload.PoolStats:
 ANYIO_BACKENDS: dict[str, tuple[str, dict[str, Any]]] = {"asyncio": ("asyncio", {}), "trio": ("trio", {})}
 if "uvloop" in LOOP_FACTORIES:
     ANYIO_BACKENDS["asyncio+uvloop"] = ("asyncio", {"use_uvloop": True})
+
+
+class ConcurrencyProbe:
+    """A task that counts how many copies of it run at once, then blocks on ``release``.
+
+    ``inside`` is released once per task that has started, so a test can wait for them.
+    """
+
+    def __init__(self, release: threading.Event) -> None:
+        self.release = release
+        self.inside = threading.Semaphore(0)
+        self.peak = 0
+        self._now = 0
+        self._lock = threading.Lock()
+
+    def task(self) -> None:
+        with self._lock:
+            self._now += 1
+            self.peak = max(self.peak, self._now)
+        self.inside.release()
+        self.release.wait()
+        with self._lock:
+            self._now -= 1
+
+    def wait_inside(self, count: int) -> None:
+        for _ in range(count):
+            assert self.inside.acquire(timeout=10), "a task did not start"
