@@ -23,3 +23,16 @@ def test_exception_hierarchy() -> None:
     assert issubclass(offload.PoolClosedError, RuntimeError)
     assert issubclass(offload.ThreadStartError, offload.OffloadError)
     assert issubclass(offload.ThreadStartError, RuntimeError)
+
+
+def test_every_module_declares_what_it_exports() -> None:
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.iter_modules(offload.__path__):
+        if info.name == "__main__":
+            continue
+        module = importlib.import_module(f"offload.{info.name}")
+        assert hasattr(module, "__all__"), module.__name__
+        for name in module.__all__:
+            assert hasattr(module, name), f"{module.__name__}.__all__ names missing {name}"
