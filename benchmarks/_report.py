@@ -137,6 +137,7 @@ def plot(results: Results, path: Path) -> None:
 
     sizes = sorted({int(k[1].split("_")[1]) for k in results.values if k[1].startswith("batch_")})
     implementations = list(dict.fromkeys(k[2] for k in results.keys_in_order()))
+    colors = {name: f"C{i}" for i, name in enumerate(implementations)}
     figure, axes = plt.subplots(1, 2, figsize=(12, 4.8))
     for axis, metric, title in zip(
         axes,
@@ -151,7 +152,14 @@ def plot(results: Results, path: Path) -> None:
                 ]
                 xs = [x for x, y in points if y is not None]
                 ys = [y for _, y in points if y is not None]
-                axis.plot(xs, ys, style, marker="o", label=f"{implementation} ({loop})")
+                axis.plot(
+                    xs,
+                    ys,
+                    style,
+                    color=colors[implementation],
+                    marker="o",
+                    label=f"{implementation} ({loop})",
+                )
         axis.set(
             xscale="log", yscale="log", xlabel="calls gathered at once", ylabel="µs per call", title=title
         )
