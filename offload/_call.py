@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from ._pool import Submitter
 
-__all__ = ["AsyncioCall", "CallBody", "check_callable", "describe", "submit"]
+__all__ = ["AsyncioCall", "CallBody", "chained", "check_callable", "describe", "submit"]
 
 R = TypeVar("R")
 
@@ -119,7 +119,7 @@ def _invoke(
     except StopIteration as exc:
         # A Future cannot hold StopIteration (it would end the awaiting coroutine
         # silently); convert it as PEP 479 does for generators.
-        return None, _chained(RuntimeError(f"{describe(fn)} raised StopIteration"), exc)
+        return None, chained(RuntimeError(f"{describe(fn)} raised StopIteration"), exc)
     except BaseException as exc:
         return None, exc
     if type(value) is CoroutineType:
@@ -131,7 +131,8 @@ def _invoke(
     return value, None
 
 
-def _chained(error: BaseException, cause: BaseException) -> BaseException:
+def chained(error: BaseException, cause: BaseException) -> BaseException:
+    """``error`` with ``cause`` as its ``__cause__``, as ``raise error from cause`` sets it."""
     error.__cause__ = cause
     return error
 
@@ -188,8 +189,14 @@ class CallBody:
         self._value, self._error = _invoke(context, fn, args, kwargs)
 
     def fail(self, error: BaseException) -> None:
+        self.finish(None, error)
+
+    def finish(self, value: Any, error: BaseException | None) -> None:
+        """Delivers the outcome of a call that ``run()`` did not run: it ran in another
+        process (see _front.py), or it never will."""
         self._label = describe(self._fn)
-        self._value = None
+        del self._fn, self._args, self._kwargs, self._context  # as run() does
+        self._value = value
         self._error = error
         self.deliver()
 

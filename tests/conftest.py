@@ -4,6 +4,7 @@ handler stayed silent, and leaves no thread behind."""
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import threading
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
@@ -120,4 +121,15 @@ def no_thread_left_behind() -> Iterator[None]:
     wait_until(
         lambda: set(threading.enumerate()) <= before,
         what=f"threads to exit: {set(threading.enumerate()) - before}",
+    )
+
+
+@pytest.fixture(autouse=True)
+def no_process_left_behind() -> Iterator[None]:
+    """Worker processes (ProcessPool's, a Dask cluster's) end with the test that starts them."""
+    before = set(multiprocessing.active_children())
+    yield
+    wait_until(
+        lambda: set(multiprocessing.active_children()) <= before,
+        what=f"processes to exit: {set(multiprocessing.active_children()) - before}",
     )

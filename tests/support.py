@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+import anyio
 import pytest
 
 import offload
@@ -34,6 +35,15 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0, what: str =
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.001)
+
+
+async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Polls ``condition`` on the running loop (asyncio or trio, through anyio) with a
+    deadline (no helper thread: trio's own thread cache would keep one alive for 10 s
+    after the test)."""
+    with anyio.fail_after(timeout):
+        while not condition():
+            await anyio.sleep(0.001)
 
 
 def assert_invariant(pool: offload.Pool) -> offload.PoolStats:

@@ -13,17 +13,9 @@ import pytest
 import offload
 from offload import _delivery
 
-from .support import Gate, wait_until
+from .support import Gate, until, wait_until
 
 AnyioRun = Callable[..., Any]
-
-
-async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Polls ``condition`` on the loop with a deadline (no helper thread: trio's own
-    thread cache would keep one alive for 10 s after the test)."""
-    with anyio.fail_after(timeout):
-        while not condition():
-            await anyio.sleep(0.001)
 
 
 async def call_in(pool: offload.Pool, fn: Callable[..., Any], *args: Any) -> Any:

@@ -23,6 +23,8 @@ def test_exception_hierarchy() -> None:
     assert issubclass(offload.PoolClosedError, RuntimeError)
     assert issubclass(offload.ThreadStartError, offload.OffloadError)
     assert issubclass(offload.ThreadStartError, RuntimeError)
+    assert issubclass(offload.WorkerLostError, offload.OffloadError)
+    assert issubclass(offload.WorkerLostError, RuntimeError)
 
 
 def test_every_module_declares_what_it_exports() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from concurrent.futures import ThreadPoolExecutor
 from typing import assert_type
 
 import offload
@@ -50,6 +51,19 @@ async def check_integration_types() -> None:
     assert_type(offload.install(), offload.Executor)
     await read(3)  # type: ignore[arg-type]
     offload.call_on_loop(parse, 4)  # type: ignore[arg-type]
+
+
+async def check_front_types() -> None:
+    front = offload.via(ThreadPoolExecutor())
+    assert_type(front, offload.ExecutorFront)
+    assert_type(await front.run(parse, "1"), int)
+    assert_type(await front(parse, "ff", base=16), int)
+    processes = offload.ProcessPool(max_workers=2)
+    assert_type(await processes.run(parse, "2"), int)
+    cluster = offload.Cluster("tcp://127.0.0.1:8786")
+    assert_type(await cluster(parse, "3"), int)
+    await processes.run(parse, 3)  # type: ignore[arg-type]
+    await cluster(parse, "3", bass=2)  # type: ignore[call-arg]
 
 
 def check_run_types() -> None:
