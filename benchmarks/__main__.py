@@ -4,6 +4,7 @@ python -m benchmarks --quick        # about a minute on 2 cores (the default)
 python -m benchmarks --full         # for publishing
 python -m benchmarks --smoke        # tiny sizes: checks that everything runs
 python -m benchmarks compare A.json B.json
+python -m benchmarks backends       # CPU work on threads, processes and Dask (see _backends.py)
 """
 
 from __future__ import annotations
@@ -72,6 +73,10 @@ def main(argv: list[str]) -> None:
         if len(argv) != 3:
             sys.exit("usage: python -m benchmarks compare BEFORE.json AFTER.json")
         compare(Results.load(Path(argv[1])), Results.load(Path(argv[2])), console)
+    elif argv[:1] == ["backends"]:
+        from ._backends import main as backends
+
+        backends(argv[1:], console)
     else:
         run(parse(argv), console)
 
