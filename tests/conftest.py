@@ -114,22 +114,18 @@ def default_pool(make_pool: Callable[..., offload.Pool]) -> Iterator[offload.Poo
     offload.set_default_pool(previous)
 
 
+def _none_left_behind(alive: Callable[[], list[Any]], what: str) -> Iterator[None]:
+    before = set(alive())
+    yield
+    wait_until(lambda: set(alive()) <= before, what=f"{what} to exit: {set(alive()) - before}")
+
+
 @pytest.fixture(autouse=True)
 def no_thread_left_behind() -> Iterator[None]:
-    before = set(threading.enumerate())
-    yield
-    wait_until(
-        lambda: set(threading.enumerate()) <= before,
-        what=f"threads to exit: {set(threading.enumerate()) - before}",
-    )
+    yield from _none_left_behind(threading.enumerate, "threads")
 
 
 @pytest.fixture(autouse=True)
 def no_process_left_behind() -> Iterator[None]:
     """Worker processes (ProcessPool's, a Dask cluster's) end with the test that starts them."""
-    before = set(multiprocessing.active_children())
-    yield
-    wait_until(
-        lambda: set(multiprocessing.active_children()) <= before,
-        what=f"processes to exit: {set(multiprocessing.active_children()) - before}",
-    )
+    yield from _none_left_behind(multiprocessing.active_children, "processes")

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import anyio
 import pytest
 
 import offload
+from offload import _delivery
 
 T = TypeVar("T")
 
@@ -44,6 +45,17 @@ async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
     with anyio.fail_after(timeout):
         while not condition():
             await anyio.sleep(0.001)
+
+
+async def gather_in_one_wakeup(calls: list[Awaitable[T]], drain_sizes: list[int]) -> list[T]:
+    """Gathers ``calls`` after holding the loop's thread until all their outcomes wait in
+    its inbox, as when the loop is busy while they finish; checks that one wake-up of
+    the loop delivered them all (``drain_sizes`` is the fixture)."""
+    inbox = _delivery.asyncio_inbox_for(asyncio.get_running_loop())
+    wait_until(lambda: len(inbox._items) == len(calls), what="all outcomes in the inbox")
+    results = await asyncio.gather(*calls)
+    assert drain_sizes == [len(calls)]
+    return results
 
 
 def assert_invariant(pool: offload.Pool) -> offload.PoolStats:

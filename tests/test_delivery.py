@@ -9,7 +9,7 @@ from typing import Any
 import offload
 from offload import _delivery
 
-from .support import Runner, wait_until
+from .support import Runner, gather_in_one_wakeup
 
 
 def test_results_that_finish_together_wake_the_loop_once(
@@ -19,13 +19,8 @@ def test_results_that_finish_together_wake_the_loop_once(
     barrier = threading.Barrier(n, timeout=10)
 
     async def main() -> None:
-        inbox = _delivery.asyncio_inbox_for(asyncio.get_running_loop())
         calls = [pool.run(barrier.wait) for _ in range(n)]
-        # Hold the loop's thread until all n outcomes wait in the inbox, as when the
-        # loop is busy with other work while calls finish.
-        wait_until(lambda: len(inbox._items) == n, what="all outcomes in the inbox")
-        assert sorted(await asyncio.gather(*calls)) == list(range(n))
-        assert drain_sizes == [n]
+        assert sorted(await gather_in_one_wakeup(calls, drain_sizes)) == list(range(n))
 
     run(main())
 

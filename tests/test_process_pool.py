@@ -19,10 +19,9 @@ from typing import Any
 import pytest
 
 import offload
-from offload import _delivery
 
 from . import remote_work
-from .support import Runner, wait_until
+from .support import Runner, gather_in_one_wakeup, wait_until
 
 AnyioRun = Callable[..., Any]
 MakeProcessPool = Callable[..., offload.ProcessPool]
@@ -175,12 +174,8 @@ def test_results_finishing_together_wake_the_loop_once(
     n = 16
 
     async def main() -> None:
-        inbox = _delivery.asyncio_inbox_for(asyncio.get_running_loop())
         calls = [processes.run(abs, -i) for i in range(n)]
-        # Hold the loop's thread until every outcome waits in the inbox.
-        wait_until(lambda: len(inbox._items) == n, what="all outcomes in the inbox")
-        assert await asyncio.gather(*calls) == list(range(n))
-        assert drain_sizes == [n]
+        assert await gather_in_one_wakeup(calls, drain_sizes) == list(range(n))
 
     run(main())
 
