@@ -5,14 +5,15 @@ sends each call to the cluster's workers. Dask is optional (``offload[dask]``) a
 imported only when a Cluster is made.
 
 The client is a synchronous one: it runs its own event loop in a thread of its own, so
-the cluster's traffic never competes with the loop that awaits the calls. Its futures
-complete on that loop, and their done-callbacks run in Dask's callback thread, which
-fetches each result and puts the call in the awaiting loop's inbox.
+the cluster's traffic never competes with the loop that awaits the calls. That loop
+fetches each result from its worker as soon as it is ready and puts the call in the
+awaiting loop's inbox.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 from typing import TYPE_CHECKING, Any
 
@@ -109,15 +110,22 @@ class Cluster(ExecutorFront):
         target = functools.partial(fn, **kwargs) if kwargs else fn
         return self.client.submit(target, *args, pure=False)
 
-    def _outcome(self, future: Any) -> tuple[Any, BaseException | None]:
-        if future.cancelled():
-            return None, asyncio.CancelledError("the cluster cancelled the call")
-        # Fetches the result from its worker; on this callback thread, never the loop's.
-        # result() rather than exception(): it attaches the worker's traceback.
+    def _watch(self, future: Any, settle: Callable[[Any, BaseException | None], None]) -> None:
+        # Not Dask's done-callbacks: they all run on one thread, which would then fetch the
+        # results from the workers one at a time, a round trip each, so that a batch of
+        # results would trickle in. The client's own loop fetches them, all at once.
+        # (Client.loop is typed optional, but a client has one from the start.)
+        self.client.loop.add_callback(self._fetch, future, settle)  # type: ignore[union-attr]
+
+    async def _fetch(self, future: Any, settle: Callable[[Any, BaseException | None], None]) -> None:
         try:
-            return future.result(), None
-        except BaseException as exc:
-            return None, exc
+            value = await self.client.gather(future, asynchronous=True)  # type: ignore[no-untyped-call]
+        except concurrent.futures.CancelledError:  # Dask's, for a call cancelled on the cluster
+            settle(None, asyncio.CancelledError("the cluster cancelled the call"))
+        except BaseException as exc:  # with the worker's traceback
+            settle(None, exc)
+        else:
+            settle(value, None)
 
     def _explain(self, error: BaseException, fn: Callable[..., Any]) -> BaseException:
         from distributed import KilledWorker
@@ -136,7 +144,6 @@ class Cluster(ExecutorFront):
         # Future.cancel() blocks until the client's own loop has sent the request, and
         # this may be the awaiting loop's thread: hand the request to the client's loop
         # instead. Whether the call had started is the scheduler's to know, later.
-        # (Client.loop is typed optional, but a client has one from the start.)
         client = self.client
         client.loop.add_callback(client.cancel, [future], asynchronous=True)  # type: ignore[union-attr]
         return False

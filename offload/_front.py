@@ -136,14 +136,10 @@ class ExecutorFront:
         """Submits the call to the executor; returns the executor's future."""
         return self._executor.submit(fn, *args, **kwargs)
 
-    def _outcome(self, future: Any) -> tuple[Any, BaseException | None]:
-        """The call's value or exception, from its done future, on the executor's thread."""
-        if future.cancelled():
-            return None, asyncio.CancelledError("the executor cancelled the call")
-        # exception() rather than result(): re-raising would add this thread's frames
-        # to the traceback the awaiter sees.
-        error = future.exception()
-        return (future.result(), None) if error is None else (None, error)
+    def _watch(self, future: Any, settle: Callable[[Any, BaseException | None], None]) -> None:
+        """Calls ``settle(value, error)`` with the outcome once ``future`` is done, from
+        any thread: by default from the future's done-callback, on the executor's thread."""
+        future.add_done_callback(lambda done: settle(*_outcome(done)))
 
     def _explain(self, error: BaseException, fn: Callable[..., Any]) -> BaseException:
         """The error the awaiter gets for ``error``: an executor's error made clear."""
@@ -161,28 +157,24 @@ class ExecutorFront:
         future = self._send(fn, call._args, call._kwargs)
         with self._lock:
             self._futures[work] = future
-        # Added after the future is recorded, so that _done() always finds it.
-        future.add_done_callback(functools.partial(self._settle, call, fn))
+        # Watched only once the future is recorded, so that _done() always finds it.
+        self._watch(future, functools.partial(self._settle, call, fn))
 
     def _check_open(self) -> None:
         if self._closed:
             raise PoolClosedError(f"{self!r} is shut down; submit calls to another front")
 
-    def _settle(self, call: CallBody, fn: Callable[..., Any], future: Any) -> None:
-        try:
-            value, error = self._outcome(future)
-            if error is not None:
-                error = self._explain(error, fn)
-        except BaseException as exc:  # the awaiter must hear of it, or it waits for ever
-            value, error = None, exc
-        call.finish(value, error)
+    def _settle(
+        self, call: CallBody, fn: Callable[..., Any], value: Any, error: BaseException | None
+    ) -> None:
+        call.finish(value, None if error is None else self._explain(error, fn))
 
     def _cancel(self, work: Work) -> bool:
         with self._lock:
             work.cancel_requested = True
             future = self._futures.get(work)
-        # Outside the lock: a cancelled future runs its done-callback (_settle) at once,
-        # on this thread, and that takes the lock.
+        # Outside the lock: a cancelled future may run its done-callback at once, on this
+        # thread, and the call's delivery takes the lock (_done).
         return future is not None and self._cancel_future(future)
 
     def _done(self, work: Work) -> None:
@@ -190,6 +182,20 @@ class ExecutorFront:
             del self._futures[work]
             if not self._futures:
                 self._all_done.notify_all()
+
+
+def _outcome(future: concurrent.futures.Future[Any]) -> tuple[Any, BaseException | None]:
+    """The value or exception of a done future; never raises, or the awaiter would wait
+    for ever."""
+    try:
+        if future.cancelled():
+            return None, asyncio.CancelledError("the executor cancelled the call")
+        # exception() rather than result(): re-raising would add this thread's frames
+        # to the traceback the awaiter sees.
+        error = future.exception()
+        return (future.result(), None) if error is None else (None, error)
+    except BaseException as exc:
+        return None, exc
 
 
 def via(executor: concurrent.futures.Executor | distributed.Client, /) -> ExecutorFront:

@@ -63,12 +63,11 @@ def state() -> Iterator[None]:
 
 
 def _threads_dask_keeps() -> set[threading.Thread]:
-    # distributed starts two thread pools of one thread each on first use and never
-    # shuts them down: Future.add_done_callback's ("Dask-Callback-Thread") and
-    # distributed.utils' ("Dask-Offload"). They live as long as the process, whatever
-    # is closed, so they are the one exception to "no thread left behind".
-    prefixes = ("Dask-Callback-Thread", "Dask-Offload")
-    return {t for t in threading.enumerate() if t.name.startswith(prefixes)}
+    # distributed.utils starts a pool of one thread ("Dask-Offload") on first use, to
+    # (de)serialise messages off its event loop, and never shuts it down: it lives as
+    # long as the process, whatever is closed, so it is the one exception to "no thread
+    # left behind".
+    return {t for t in threading.enumerate() if t.name.startswith("Dask-Offload")}
 
 
 @pytest.fixture(scope="module")
