@@ -47,7 +47,7 @@ BACKENDS = ("threads: offload()", f"processes: ProcessPool({CPUS})", f"Dask: Clu
 @dataclass(frozen=True)
 class Size:
     n: int
-    """Iterations of the arithmetic loop in one call: about 30 ms on the 2-core test machine."""
+    """Iterations of the arithmetic loop in one call: about 40 ms on the 2-core test machine."""
     calls: int
     round_trips: int
     repetitions: int
@@ -55,8 +55,8 @@ class Size:
 
 SIZES = {
     "smoke": Size(n=2_000, calls=2, round_trips=5, repetitions=1),
-    "quick": Size(n=130_000, calls=4 * CPUS, round_trips=200, repetitions=3),
-    "full": Size(n=130_000, calls=8 * CPUS, round_trips=1000, repetitions=5),
+    "quick": Size(n=300_000, calls=4 * CPUS, round_trips=200, repetitions=3),
+    "full": Size(n=300_000, calls=8 * CPUS, round_trips=1000, repetitions=5),
 }
 
 
