@@ -1,7 +1,8 @@
 """offload: run blocking calls from asyncio on an elastic pool of threads.
 
 ``await offload(fn, *args, **kwargs)`` runs ``fn`` in a thread of a pool that grows on
-demand and never keeps more than one thread waiting for work.
+demand and never keeps more than one thread waiting for work. ``offload.watch_loop()``
+finds the calls to offload: it names each call that blocks the event loop.
 """
 
 from ._blocking import blocking
@@ -13,12 +14,15 @@ from ._loop_calls import call_on_loop, run_on_loop
 from ._loops import install, new_event_loop, run
 from ._offload import default_pool, offload, set_default_pool
 from ._pool import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_THREADS, Pool, PoolStats
+from ._watchdog import BlockReport, LoopWatchdog, watch_loop
 
 __all__ = [
     "DEFAULT_IDLE_TIMEOUT",
     "DEFAULT_MAX_THREADS",
+    "BlockReport",
     "Executor",
     "Limiter",
+    "LoopWatchdog",
     "OffloadError",
     "Pool",
     "PoolClosedError",
@@ -35,6 +39,7 @@ __all__ = [
     "run",
     "run_on_loop",
     "set_default_pool",
+    "watch_loop",
 ]
 
 # Show the public names where users import them from: offload.Pool, not offload._pool.Pool.
