@@ -1,10 +1,11 @@
 """``python -m offload watch [--threshold MS] -- script.py [args ...]``
 
 Runs a script as ``python script.py args ...`` would, with ``offload.watch_loop()`` on
-every event loop it runs through ``asyncio.run()``, ``asyncio.Runner`` or ``uvloop.run()``
-(all of which run their main coroutine with ``asyncio.Runner.run``), and prints a summary
-of the blocks seen to stderr when it exits: how many, the worst, and the stack of each
-place that blocked.
+every event loop it runs through ``asyncio.run()``, ``asyncio.Runner``, ``uvloop.run()``
+or ``offload.run()`` (all of which run their main coroutine with ``asyncio.Runner.run``),
+and prints a summary of the blocks seen to stderr when it exits: how many, the worst, and
+the stack of each place that blocked. A loop run otherwise (``loop.run_until_complete()``)
+is not watched.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def summary(reports: Sequence[BlockReport], threshold_ms: float, *, watched: boo
     if not watched:
         return (
             "offload watch: the script ran no event loop through asyncio.run(), "
-            "asyncio.Runner or uvloop.run(), so none was watched."
+            "asyncio.Runner, uvloop.run() or offload.run(), so none was watched."
         )
     if not reports:
         return f"offload watch: the event loop was never blocked longer than {threshold_ms:g} ms."

@@ -7,28 +7,33 @@ the line in it, and patch lists (blockbuster's) know only the calls they patch.
 
 How it works, with ``period = threshold / 4``:
 
-1. The heartbeat. A timer on the loop, re-armed every ``period`` with the loop's public
-   ``call_later``, writes the time into ``_last_beat``. That is all the loop's thread pays
-   while nothing blocks: a few microseconds, 4 / threshold times a second. Any loop can
-   do it, uvloop included; no loop internals are patched.
-2. The watchdog thread wakes every ``period``. If the heartbeat is older than
-   ``threshold`` while the loop runs, the loop is blocked: the thread takes the loop
-   thread's stack (``sys._current_frames()``), then checks, under the lock, that the
-   heartbeat is still the one it saw, so that the stack was taken during the block, and
-   marks a block in progress.
-3. While the block lasts, each wake-up takes the stack again, and keeps it as the latest
-   if the loop has still not turned once it is taken.
-4. The next heartbeat, or ``stop()``, records when the block ended, and the watchdog
-   thread sends one BlockReport for the whole block.
+1. The heartbeat. Every ``period`` the watchdog thread posts a probe to the loop with
+   ``call_soon_threadsafe``, unless the last one is still unanswered; when the loop runs
+   it, it writes the time into ``_last_beat``. That is all the loop's thread pays while
+   nothing blocks: one callback, 4 / threshold times a second. Any loop can do it,
+   uvloop included; no loop internals are patched. The probe comes from outside rather
+   than from a ``call_later`` timer, because a pending timer makes each of the loop's
+   waits for I/O a timed wait, and that alone made a sequential ``await offload()`` 4 to
+   8 % slower on a 2-core virtual machine (measured 2026-11-27).
+2. While the last probe is unanswered, the watchdog thread sleeps until the last answer
+   is ``threshold`` old. Then, if the loop runs, it is blocked: the thread takes the
+   loop thread's stack (``sys._current_frames()``), then checks, under the lock, that
+   no answer came meanwhile, so that the stack was taken during the block, and marks a
+   block in progress.
+3. While the block lasts, the thread looks every ``period``: it takes the stack again,
+   and keeps it as the latest if the loop has still not answered once it is taken.
+4. The answer, or ``stop()``, records when the block ended, and the watchdog thread
+   sends one BlockReport for the whole block.
 
-Locking: ``LoopWatchdog._lock`` guards ``_last_beat``, ``_in_block`` and
-``_block_ended``, the state the loop's thread and the watchdog's share. Nobody waits
+Locking: ``LoopWatchdog._lock`` guards ``_last_beat``, ``_probe_pending``, ``_in_block``
+and ``_block_ended``, the state the loop's thread and the watchdog's share. Nobody waits
 while holding it, and stacks are taken outside it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import math
@@ -173,6 +178,7 @@ class LoopWatchdog:
         self._on_block = _log_report if on_block is None else on_block
         self._lock = threading.Lock()
         self._last_beat = 0.0  # time.monotonic() of the loop's last turn
+        self._probe_pending = False  # a probe is posted and the loop has not run it yet
         self._in_block = False  # set by the watchdog thread, cleared by the next turn
         self._block_ended: float | None = None  # when that turn came
         self._stopping = threading.Event()
@@ -180,7 +186,6 @@ class LoopWatchdog:
         # Set by start(), on the loop's thread.
         self._loop: asyncio.AbstractEventLoop
         self._loop_thread_id: int
-        self._timer: asyncio.TimerHandle
 
     def start(self) -> None:
         """Starts watching the running loop of this thread.
@@ -199,7 +204,7 @@ class LoopWatchdog:
             raise RuntimeError("this watchdog was started before; make a new one with watch_loop()")
         self._loop = loop
         self._loop_thread_id = threading.get_ident()
-        self._beat()
+        self._turned()
         self._thread = threading.Thread(target=self._watch, name="offload-watchdog", daemon=True)
         self._thread.start()
 
@@ -215,7 +220,6 @@ class LoopWatchdog:
             raise RuntimeError("stop() needs a started watchdog, and must be called from its loop's thread")
         # The loop's thread is running this, so a block in progress has ended.
         self._turned()
-        self._timer.cancel()
         self._stopping.set()
         self._thread.join()
 
@@ -234,14 +238,12 @@ class LoopWatchdog:
 
     # --- the loop's thread ---
 
-    def _beat(self) -> None:
-        self._turned()
-        self._timer = self._loop.call_later(self._period, self._beat)
-
     def _turned(self) -> None:
+        """Runs on the loop's thread: the answer to a probe, and start() and stop()."""
         now = time.monotonic()
         with self._lock:
             self._last_beat = now
+            self._probe_pending = False
             if self._in_block:
                 self._in_block = False
                 self._block_ended = now
@@ -250,25 +252,43 @@ class LoopWatchdog:
 
     def _watch(self) -> None:
         block: _Block | None = None
+        wait = self._period
         # is_running() and is_closed() only read a flag, which is safe from any thread.
         # A loop closed without stop() ends the watch, so no thread is left behind.
-        while not self._stopping.wait(self._period) and not self._loop.is_closed():
-            block = self._look_for_block() if block is None else self._follow(block)
+        while not self._stopping.wait(wait) and not self._loop.is_closed():
+            if block is None:
+                block, wait = self._look_for_block()
+            else:
+                block, wait = self._follow(block), self._period
         if block is not None:
             self._report(block, self._end_of_block())
 
-    def _look_for_block(self) -> _Block | None:
+    def _look_for_block(self) -> tuple[_Block | None, float]:
+        """A block now in progress, or None; and the seconds to wait before looking again."""
         with self._lock:
-            last_beat = self._last_beat
-        if time.monotonic() - last_beat <= self._threshold or not self._loop.is_running():
-            return None
+            last_beat, answered = self._last_beat, not self._probe_pending
+            self._probe_pending = True
+        if answered:
+            self._probe()
+            return None, self._period
+        wait = last_beat + self._threshold - time.monotonic()
+        if wait > 0:  # answered by then, or blocked
+            return None, min(wait, self._period)
+        if not self._loop.is_running():  # stopped, not blocked: look again later
+            return None, self._period
         stack = _capture_stack(self._loop_thread_id)
         with self._lock:
             if self._last_beat != last_beat:
-                return None  # it turned while we looked: the stack may be from after the block
+                # It answered while we looked: the stack may be from after the block.
+                return None, self._period
             self._in_block = True
             self._block_ended = None
-        return _Block(last_beat, stack)
+        return _Block(last_beat, stack), self._period
+
+    def _probe(self) -> None:
+        # A RuntimeError says the loop was closed meanwhile: is_closed() ends the watch.
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._turned)
 
     def _follow(self, block: _Block) -> _Block | None:
         stack = _capture_stack(self._loop_thread_id)
@@ -311,15 +331,15 @@ def watch_loop(
     A watchdog thread checks a heartbeat that the loop runs every ``threshold / 4``. When
     the loop has not turned for ``threshold`` seconds, the thread takes the loop thread's
     stack; when the loop turns again, it sends ``on_block`` one ``BlockReport`` for the
-    whole block. The loop pays a few microseconds a heartbeat while nothing blocks. It
-    works on any asyncio loop, uvloop included.
+    whole block. The loop pays a few microseconds a heartbeat while nothing blocks (see
+    the README for the measured overhead). It works on any asyncio loop, uvloop included.
 
-    Precision: the heartbeat measures a block to within its period. A report's duration
-    runs from the last heartbeat before the block to the first after it, so it can exceed
-    the block by up to ``threshold / 4``. Every block longer than ``threshold * 5/4`` is
-    reported, and none shorter than ``threshold * 3/4``. A call that holds the GIL all
-    along (C code that does not release it) keeps the watchdog from looking until it
-    returns, so its stack is taken just after.
+    Precision: a block is reported once the last heartbeat before it is ``threshold``
+    old, so every block longer than ``threshold`` is reported, and none shorter than
+    ``threshold * 3/4``. Its duration runs from that heartbeat to the first one after
+    the block (or to ``stop()``), so it can exceed the block by up to ``threshold / 4``.
+    A call that holds the GIL all along (C code that does not release it) keeps the
+    watchdog from looking until it returns, so its stack is taken just after.
 
     Thread safety: start and stop it on the loop's thread (the context manager does).
     ``on_block`` is called on the watchdog's thread, never on the loop's, so it must be

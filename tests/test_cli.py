@@ -65,7 +65,7 @@ def test_the_summary_names_each_place_that_blocked(tmp_path: Path, loop_name: st
         (
             "print('no loop')\n",
             "offload watch: the script ran no event loop through asyncio.run(), "
-            "asyncio.Runner or uvloop.run(), so none was watched.\n",
+            "asyncio.Runner, uvloop.run() or offload.run(), so none was watched.\n",
         ),
     ],
     ids=["no block", "no loop"],

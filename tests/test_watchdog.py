@@ -160,7 +160,7 @@ def test_a_block_that_ends_while_the_watchdog_looks_is_not_reported(
     async def main() -> None:
         with offload.watch_loop(THRESHOLD, on_block=reports.append):
             looking.wait()
-            # The heartbeat, overdue since the block, runs before this sleep ends.
+            # The watchdog's probe, posted before the block, runs before this sleep ends.
             await asyncio.sleep(0.01)
             turned.set()
 
@@ -176,7 +176,7 @@ def test_a_block_in_progress_when_the_loop_closes_is_reported(loop_name: str, bl
     def start_block_and_stop() -> None:
         watchdog.start()
         blocker.first_call()
-        loop.stop()  # asyncio stops before the heartbeat can run again; uvloop runs it
+        loop.stop()  # asyncio stops before it runs the watchdog's probe; uvloop runs it
 
     loop.call_soon(start_block_and_stop)
     loop.run_forever()
