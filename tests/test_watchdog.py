@@ -8,7 +8,7 @@ import math
 import threading
 import traceback
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -111,19 +111,25 @@ def test_the_stack_where_a_block_ended_is_reported_if_different(run: Runner[None
     assert text.index("Stack when last seen") < text.index(f"line {line_of(Blocker.second_call)}")
 
 
+async def block_twice(
+    blocker: Blocker,
+    pool: offload.Pool,
+    reports: list[offload.BlockReport],
+    on_block: Callable[[offload.BlockReport], None],
+) -> None:
+    """Blocks the loop twice, watched, with a turn of the loop in between."""
+    async with offload.watch_loop(THRESHOLD, on_block=on_block):
+        blocker.first_call()
+        # The loop turns while this waits, and that ends the block: reported now.
+        await pool.run(wait_until, lambda: len(reports) == 1, what="the first report")
+        blocker.second_call()
+
+
 def test_each_block_gets_its_own_report_once_the_loop_turns(
     run: Runner[None], blocker: Blocker, pool: offload.Pool
 ) -> None:
     reports: list[offload.BlockReport] = []
-
-    async def main() -> None:
-        async with offload.watch_loop(THRESHOLD, on_block=reports.append):
-            blocker.first_call()
-            # The loop turns while this waits, and that ends the block: reported now.
-            await pool.run(wait_until, lambda: len(reports) == 1, what="the first report")
-            blocker.second_call()
-
-    run(main())
+    run(block_twice(blocker, pool, reports, on_block=reports.append))
     assert [report.where.name for report in reports if report.where] == ["first_call", "second_call"]
 
 
@@ -132,7 +138,7 @@ def test_nothing_is_reported_while_the_loop_stays_responsive(run: Runner[None], 
 
     async def main() -> None:
         async with offload.watch_loop(threshold=0.2, on_block=reports.append):
-            for _ in range(25):  # about 0.25 s, so several heartbeats and looks
+            for _ in range(25):  # about 0.25 s: some 20 probes, all answered in time
                 await asyncio.sleep(0.01)
                 await pool.run(sum, [1, 2])
 
@@ -187,6 +193,32 @@ def test_a_block_in_progress_when_the_loop_closes_is_reported(loop_name: str, bl
     assert report.where.name == "first_call"
 
 
+def test_a_loop_stopped_between_runs_is_not_blocked(monkeypatch: pytest.MonkeyPatch) -> None:
+    looked_while_stopped = threading.Event()
+    captured: list[int] = []
+    monkeypatch.setattr(_watchdog, "_capture_stack", lambda thread_id: captured.append(thread_id) or ())
+
+    class Loop(asyncio.SelectorEventLoop):
+        def is_running(self) -> bool:
+            running = super().is_running()
+            if threading.current_thread().name == "offload-watchdog" and not running:
+                looked_while_stopped.set()
+            return running
+
+    reports: list[offload.BlockReport] = []
+    watchdog = offload.watch_loop(THRESHOLD, on_block=reports.append)
+    loop = Loop()
+
+    async def start() -> None:
+        watchdog.start()
+
+    loop.run_until_complete(start())  # then the loop stops, and its probe stays unanswered
+    assert looked_while_stopped.wait(timeout=10)
+    watchdog.stop()  # on the loop's thread, which is not running it
+    loop.close()
+    assert (reports, captured) == ([], [])
+
+
 def test_a_stack_without_your_code_is_shown_whole() -> None:
     library_frame = traceback.FrameSummary(asyncio.__file__, 1, "run", line="")
     report = offload.BlockReport(duration=0.1, stack=(library_frame,), end_stack=None, started_at=0.0)
@@ -220,13 +252,7 @@ def test_an_error_in_on_block_is_logged_and_the_watch_goes_on(
         reports.append(report)
         raise ValueError("bad handler")
 
-    async def main() -> None:
-        with offload.watch_loop(THRESHOLD, on_block=fail):
-            blocker.first_call()
-            await pool.run(wait_until, lambda: len(reports) == 1, what="the first report")
-            blocker.second_call()
-
-    run(main())
+    run(block_twice(blocker, pool, reports, on_block=fail))
     assert len(reports) == 2
     errors = [record for record in caplog.records if record.levelno == logging.ERROR]
     assert len(errors) == 2
