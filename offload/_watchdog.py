@@ -66,7 +66,7 @@ class BlockReport:
     """
 
     duration: float
-    """Seconds the loop went without turning (see ``watch_loop`` for the precision)."""
+    """Seconds the loop went without turning (``watch_loop`` says how precisely)."""
     stack: Stack
     """The loop thread's stack when the watchdog first saw the block, outermost first."""
     end_stack: Stack | None
@@ -160,7 +160,7 @@ class _Block:
     __slots__ = ("latest", "since", "stack")
 
     def __init__(self, since: float, stack: Stack) -> None:
-        self.since = since  # the last heartbeat before the block (time.monotonic())
+        self.since = since  # the loop's last answer before the block (time.monotonic())
         self.stack = stack
         self.latest = stack
 
@@ -328,18 +328,21 @@ def watch_loop(
         async with offload.watch_loop(threshold=0.1):
             await serve()  # each block over 100 ms is logged, naming the line to offload
 
-    A watchdog thread checks a heartbeat that the loop runs every ``threshold / 4``. When
-    the loop has not turned for ``threshold`` seconds, the thread takes the loop thread's
-    stack; when the loop turns again, it sends ``on_block`` one ``BlockReport`` for the
-    whole block. The loop pays a few microseconds a heartbeat while nothing blocks (see
-    the README for the measured overhead). It works on any asyncio loop, uvloop included.
+    A watchdog thread posts a probe to the loop every ``threshold / 4``. When the loop
+    has not run one for ``threshold`` seconds, the thread takes the loop thread's stack;
+    when the loop runs it at last, the thread sends ``on_block`` one ``BlockReport`` for
+    the whole block. While nothing blocks the loop pays one callback per probe (the README
+    gives the measured overhead). It works on any asyncio loop, uvloop included, and
+    watches one run of it: stop it before the loop stops running (the context manager
+    does).
 
-    Precision: a block is reported once the last heartbeat before it is ``threshold``
-    old, so every block longer than ``threshold`` is reported, and none shorter than
-    ``threshold * 3/4``. Its duration runs from that heartbeat to the first one after
-    the block (or to ``stop()``), so it can exceed the block by up to ``threshold / 4``.
-    A call that holds the GIL all along (C code that does not release it) keeps the
-    watchdog from looking until it returns, so its stack is taken just after.
+    Precision: a block is reported once the loop's last answer before it is ``threshold``
+    old, so every block longer than ``threshold`` is reported (if the watchdog's thread
+    gets the CPU in time), and none shorter than ``threshold * 3/4``. Its duration runs
+    from that answer to the first one after the block (or to ``stop()``), so it can exceed
+    the block by up to ``threshold / 4``. Blocks with no turn of the loop between them
+    count as one. A call that holds the GIL all along (C code that does not release it)
+    keeps the watchdog from looking until it returns, so its stack is taken just after.
 
     Thread safety: start and stop it on the loop's thread (the context manager does).
     ``on_block`` is called on the watchdog's thread, never on the loop's, so it must be
