@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ._implementations import IMPLEMENTATIONS
-from ._report import Results, compare, plot, print_tables
+from ._report import Results, compare, markdown, plot, print_tables
 from ._runner import LOOPS, Plan, machine, measure
 from ._scenarios import SCENARIOS
 
@@ -77,6 +77,10 @@ def main(argv: list[str]) -> None:
         from ._backends import main as backends
 
         backends(argv[1:], console)
+    elif argv[:1] == ["markdown"]:
+        if len(argv) != 2:
+            sys.exit("usage: python -m benchmarks markdown RESULTS.json")
+        print(markdown(Results.load(Path(argv[1]))))
     else:
         run(parse(argv), console)
 

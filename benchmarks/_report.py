@@ -16,7 +16,7 @@ from rich.table import Table
 from ._implementations import BASELINE
 from ._scenarios import METRICS, SCENARIOS
 
-__all__ = ["Results", "compare", "plot", "print_tables"]
+__all__ = ["Results", "compare", "markdown", "plot", "print_tables"]
 
 Key = tuple[str, str, str, str]  # loop, scenario, implementation, metric
 
@@ -187,3 +187,24 @@ def compare(before: Results, after: Results, console: Console) -> None:
             continue
         table.add_row(*key, _number(a), _number(b), f"{b / a:.2f}" if a else "")
     console.print(table)
+
+
+def markdown(results: Results) -> str:
+    """A Markdown table of every median, with its ratio to the baseline, for the README."""
+    implementations = list(dict.fromkeys(k[2] for k in results.keys_in_order()))
+    header = ["loop", "scenario", "metric", *implementations]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = dict.fromkeys((k[0], k[1], k[3]) for k in results.keys_in_order())
+    for loop, scenario, metric in sorted(rows, key=lambda row: results.loops().index(row[0])):
+        cells = []
+        for implementation in implementations:
+            key = (loop, scenario, implementation, metric)
+            median, ratio = results.median(key), results.ratio(key)
+            cell = "" if median is None else _number(median)
+            if ratio is not None and implementation != BASELINE:
+                cell += f" ({ratio:.2f}×)"
+            cells.append(cell)
+        lines.append(
+            f"| {loop} | {scenario} | {metric} ({METRICS[metric].unit}) | " + " | ".join(cells) + " |"
+        )
+    return "\n".join(lines)

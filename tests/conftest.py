@@ -17,6 +17,9 @@ from .support import ANYIO_BACKENDS, LOOP_FACTORIES, Runner, assert_invariant, w
 
 T = TypeVar("T")
 
+# For the tests of offload's pytest plugin, which run pytest in subprocesses.
+pytest_plugins = ["pytester"]
+
 
 @pytest.fixture(params=sorted(LOOP_FACTORIES))
 def loop_name(request: pytest.FixtureRequest) -> str:

@@ -1,11 +1,15 @@
-"""Helpers for the tests: the loops to run on, polling with a deadline, the invariant."""
+"""Helpers for the tests: the loops to run on, polling with a deadline, the invariant,
+the examples."""
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
 import anyio
@@ -95,3 +99,15 @@ class ConcurrencyProbe:
     def wait_inside(self, count: int) -> None:
         for _ in range(count):
             assert self.inside.acquire(timeout=10), "a task did not start"
+
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+
+def load_example(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -71,3 +71,16 @@ def check_run_types() -> None:
         return 1
 
     assert_type(offload.run(main()), int)
+
+
+async def check_watchdog_types() -> None:
+    reports: list[offload.BlockReport] = []
+    async with offload.watch_loop(0.1, on_block=reports.append) as watchdog:
+        assert_type(watchdog, offload.LoopWatchdog)
+    with offload.watch_loop() as watchdog:
+        assert_type(watchdog, offload.LoopWatchdog)
+    assert_type(reports[0].duration, float)
+    assert_type(reports[0].format(), str)
+    offload.watch_loop(on_block=print).start()
+    offload.watch_loop("0.1")  # type: ignore[arg-type]
+    offload.watch_loop(on_block=len)  # type: ignore[arg-type]
