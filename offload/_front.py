@@ -11,9 +11,10 @@ awaited, cancelled and delivered the same way:
 1. ``_submit`` hands the call to the executor on the caller's thread and keeps the
    executor's future, for cancellation.
 2. The executor completes that future on a thread of its own (ProcessPoolExecutor's
-   management thread, the Dask client's callback thread). A done-callback there takes
-   the outcome and puts the call in the loop's inbox, so calls that finish together
-   wake the loop once, not once each (see _delivery.py).
+   manager thread, say). A done-callback there takes the outcome and puts the call in
+   the loop's inbox, so calls that finish together wake the loop once, not once each
+   (see _delivery.py). (``_watch`` says how; a Cluster fetches on the Dask client's
+   own loop.)
 3. Cancelling the awaiter calls ``_cancel``, which cancels the executor's future: a call
    still queued in the executor never runs. A call already running finishes where it
    runs, and its outcome is dropped, as a running call's is on a pool.
