@@ -1,0 +1,127 @@
+"""Faults injected where they can strike: a thread that cannot start, a delivery that
+fails, a long queue of held calls whose pool closes. Each must fail only the calls it
+strikes, with an error that says why, and leave the pool sound and usable."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pytest
+
+import offload
+from offload import _call, _delivery, _pool
+
+from .support import LOOP_FACTORIES, Gate, Runner, assert_invariant, wait_until
+
+# How long a test waits for an outcome before calling it lost (a liveness deadline,
+# not a timing assertion: a sound pool delivers in milliseconds).
+LOST_AFTER = 10
+
+
+def test_thread_start_failure_fails_the_stranded_calls(
+    run: Runner[None], pool: offload.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: object) -> None:
+        raise RuntimeError("can't start new thread")
+
+    async def main() -> None:
+        monkeypatch.setattr(_pool._thread, "start_new_thread", refuse)
+        with pytest.raises(offload.ThreadStartError, match="could not start a thread") as info:
+            await pool.run(int)
+        assert isinstance(info.value.__cause__, RuntimeError)
+        s = assert_invariant(pool)
+        assert (s.threads, s.queued, s.starting) == (0, 0, 0)
+        monkeypatch.undo()
+        assert await pool.run(int, "5") == 5  # the pool is still usable
+
+    run(main())
+
+
+def test_thread_start_failure_in_the_chain_leaves_calls_to_running_threads(
+    run: Runner[None], pool: offload.Pool, gate: Gate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = gate()
+    original_start = threading.Thread.start
+
+    def start_only_first(thread: threading.Thread) -> None:
+        if thread.name != "test-1":
+            raise RuntimeError("can't start new thread")
+        original_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start_only_first)
+
+    async def main() -> None:
+        calls = [pool.run(release.wait) for _ in range(3)]
+        wait_until(lambda: pool.stats().starting == 0 and pool.stats().busy == 1, what="the chain to fail")
+        s = assert_invariant(pool)
+        assert (s.threads, s.queued) == (1, 2)
+        release.set()
+        assert await asyncio.gather(*calls) == [True, True, True]
+
+    run(main())
+
+
+def test_thread_start_failure_with_a_busy_thread_fails_no_call(
+    run: Runner[None], pool: offload.Pool, gate: Gate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A thread is left to take the queued call when it finishes: failing the call would
+    # fail one that can still run.
+    release = gate()
+
+    def refuse(*args: object) -> None:
+        raise RuntimeError("can't start new thread")
+
+    async def main() -> None:
+        blocker = pool.run(release.wait)
+        wait_until(lambda: pool.stats().busy == 1, what="the blocker to start")
+        monkeypatch.setattr(_pool._thread, "start_new_thread", refuse)
+        queued = pool.run(int, "3")
+        s = assert_invariant(pool)
+        assert (s.threads, s.busy, s.starting, s.queued) == (1, 1, 0, 1)
+        monkeypatch.undo()
+        release.set()
+        assert await asyncio.gather(blocker, queued) == [True, 3]
+        assert pool.stats().spawned == 1
+
+    run(main())
+
+
+def test_a_faulty_outcome_strands_none_of_its_batch(
+    loop_name: str, pool: offload.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    n, faulty = 8, 3
+    settle = _call.AsyncioCall.settle
+
+    def settle_or_fail(call: _call.AsyncioCall) -> None:
+        if call._value == faulty:
+            raise ValueError("broken outcome")
+        settle(call)
+
+    monkeypatch.setattr(_call.AsyncioCall, "settle", settle_or_fail)
+    barrier = threading.Barrier(n, timeout=LOST_AFTER)
+    reported: list[dict[str, Any]] = []
+
+    def index(i: int) -> int:
+        barrier.wait()
+        return i
+
+    async def main() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda _loop, context: reported.append(context))
+        inbox = _delivery.asyncio_inbox_for(asyncio.get_running_loop())
+        calls = [pool.run(index, i) for i in range(n)]
+        # Hold the loop's thread until every outcome waits in the inbox: one batch.
+        wait_until(lambda: len(inbox._items) == n, what="all outcomes in the inbox")
+        others = [call for i, call in enumerate(calls) if i != faulty]
+        assert await asyncio.wait_for(asyncio.gather(*others), LOST_AFTER) == [
+            i for i in range(n) if i != faulty
+        ]
+        assert not calls[faulty].done()
+        calls[faulty].cancel()  # type: ignore[attr-defined]
+
+    with asyncio.Runner(loop_factory=LOOP_FACTORIES[loop_name]) as runner:
+        runner.run(main())
+    [context] = reported
+    assert context["message"] == "offload failed to deliver an outcome"
+    assert isinstance(context["exception"], ValueError)
