@@ -13,7 +13,7 @@ import pytest
 import offload
 from offload import _call, _delivery, _pool
 
-from .support import LOOP_FACTORIES, Gate, Runner, assert_invariant, wait_until
+from .support import LOOP_FACTORIES, Gate, MakePool, Runner, assert_invariant, wait_until
 
 # How long a test waits for an outcome before calling it lost (a liveness deadline,
 # not a timing assertion: a sound pool delivers in milliseconds).
@@ -125,3 +125,41 @@ def test_a_faulty_outcome_strands_none_of_its_batch(
     [context] = reported
     assert context["message"] == "offload failed to deliver an outcome"
     assert isinstance(context["exception"], ValueError)
+
+
+@pytest.fixture
+def thread_exceptions(monkeypatch: pytest.MonkeyPatch) -> list[BaseException | None]:
+    """What reaches ``threading.excepthook``, instead of pytest's own hook."""
+    seen: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: seen.append(args.exc_value))
+    return seen
+
+
+def test_held_calls_of_a_limiter_fail_when_its_pool_closes(
+    run: Runner[None],
+    make_pool: MakePool,
+    gate: Gate,
+    thread_exceptions: list[BaseException | None],
+) -> None:
+    # Each held call, failed, passes its place to the next: before the fix each such
+    # hand-over nested a call, and 2,000 held calls exhausted the pool thread's stack
+    # (RecursionError): the thread died and the held calls were never answered.
+    pool = make_pool(name="closing")
+    limiter = offload.Limiter(1, pool=pool)
+    release = gate()
+    ran: list[int] = []
+
+    async def main() -> None:
+        running = limiter.run(release.wait)
+        held = [limiter.run(ran.append, i) for i in range(2000)]
+        wait_until(lambda: pool.stats().busy == 1, what="the first call to start")
+        assert limiter.waiting == 2000
+        pool.shutdown(wait=False)
+        release.set()
+        outcomes = await asyncio.wait_for(asyncio.gather(*held, return_exceptions=True), LOST_AFTER)
+        assert await running is True
+        assert {type(outcome) for outcome in outcomes} == {offload.PoolClosedError}
+        assert len({id(outcome) for outcome in outcomes}) == len(outcomes)  # each its own traceback
+
+    run(main())
+    assert (limiter.running, limiter.waiting, ran, thread_exceptions) == (0, 0, [], [])
