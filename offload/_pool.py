@@ -481,7 +481,15 @@ class Pool:
             else:
                 self._idle = worker
                 parked = True
-        done.deliver()
+        try:
+            done.deliver()
+        except BaseException as exc:
+            # The thread's next state is settled: it may be the idle thread, to which the
+            # next call is handed. Were it to die here, that call would never run (the
+            # hand-over to a stopping thread of anyio#323). Report the failure as an
+            # uncaught exception in a thread is reported, and serve on.
+            thread = threading.current_thread()
+            threading.excepthook(threading.ExceptHookArgs((type(exc), exc, exc.__traceback__, thread)))
         return work, parked
 
     def _wait_idle(self, worker: _Worker) -> Work | None:

@@ -88,6 +88,54 @@ def test_thread_start_failure_with_a_busy_thread_fails_no_call(
     run(main())
 
 
+@pytest.fixture
+def thread_exceptions(monkeypatch: pytest.MonkeyPatch) -> list[BaseException | None]:
+    """What reaches ``threading.excepthook``, instead of pytest's own hook."""
+    seen: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: seen.append(args.exc_value))
+    return seen
+
+
+def test_a_failure_to_wake_the_loop_loses_no_thread_and_no_later_outcome(
+    run: Runner[None],
+    pool: offload.Pool,
+    monkeypatch: pytest.MonkeyPatch,
+    thread_exceptions: list[BaseException | None],
+) -> None:
+    # Steps:
+    # 1. the first call's thread marks itself idle, then its delivery fails: waking the
+    #    loop raises MemoryError (injected, once);
+    # 2. the failure is reported as an uncaught thread exception would be, and the
+    #    thread lives on as the idle thread;
+    # 3. the second call is handed to that thread; its delivery wakes the loop, which
+    #    takes both outcomes.
+    # Before the fix the thread died in step 2 while counted idle, so the second call
+    # was handed to a dead thread and never ran; and the inbox kept its wake-up marked
+    # pending, so no outcome reached that loop again.
+    schedule_drain = _delivery.AsyncioInbox._schedule_drain
+    failures = [MemoryError("injected: cannot wake the loop")]
+
+    def fail_once(inbox: _delivery.AsyncioInbox) -> bool:
+        if failures:
+            raise failures.pop()
+        return schedule_drain(inbox)
+
+    monkeypatch.setattr(_delivery.AsyncioInbox, "_schedule_drain", fail_once)
+
+    async def main() -> None:
+        first = pool.run(int, "1")
+        wait_until(lambda: len(thread_exceptions) == 1, what="the delivery failure to be reported")
+        [error] = thread_exceptions
+        assert isinstance(error, MemoryError)
+        s = assert_invariant(pool)
+        assert (s.threads, s.idle, s.completed) == (1, 1, 1)
+        second = pool.run(int, "2")
+        assert await asyncio.wait_for(asyncio.gather(first, second), LOST_AFTER) == [1, 2]
+        assert pool.stats().spawned == 1
+
+    run(main())
+
+
 def test_a_faulty_outcome_strands_none_of_its_batch(
     loop_name: str, pool: offload.Pool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -125,14 +173,6 @@ def test_a_faulty_outcome_strands_none_of_its_batch(
     [context] = reported
     assert context["message"] == "offload failed to deliver an outcome"
     assert isinstance(context["exception"], ValueError)
-
-
-@pytest.fixture
-def thread_exceptions(monkeypatch: pytest.MonkeyPatch) -> list[BaseException | None]:
-    """What reaches ``threading.excepthook``, instead of pytest's own hook."""
-    seen: list[BaseException | None] = []
-    monkeypatch.setattr(threading, "excepthook", lambda args: seen.append(args.exc_value))
-    return seen
 
 
 def test_held_calls_of_a_limiter_fail_when_its_pool_closes(
