@@ -56,6 +56,7 @@ def submit(
     call._kwargs = kwargs
     call._context = contextvars.copy_context()
     call.cancel_requested = False
+    call.queued = False
     submitter._submit(call)
     return call
 

@@ -187,6 +187,7 @@ class ExecutorCall(CallBody, concurrent.futures.Future[Any]):
         self._context = contextvars.copy_context()
         self._ran = False
         self.cancel_requested = False
+        self.queued = False
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:

@@ -65,6 +65,7 @@ async def submit_on_trio(
     call._kwargs = kwargs
     call._context = contextvars.copy_context()
     call.cancel_requested = False
+    call.queued = False
     submitter._submit(call)
 
     def abort(_: object) -> trio.lowlevel.Abort:

@@ -167,6 +167,47 @@ def test_cancellation_arriving_as_a_queued_call_starts(
     assert saw_cancelled == ([] if first == "the cancel" else [True])
 
 
+def test_cancellation_arriving_as_a_limiter_hands_a_held_call_to_the_pool(
+    run: Runner[None], pool: offload.Pool, gate: Gate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Steps:
+    # 1. a Limiter of one place runs a call and holds a second;
+    # 2. the first finishes, and its thread passes the place to the held call: the call
+    #    has left the Limiter, and is held here before it reaches the pool;
+    # 3. the loop cancels it: neither the Limiter nor the pool has it;
+    # 4. it reaches the pool, cancelled: it must not run, and its place must be freed.
+    # Before the fix, step 3 raised AttributeError (the call had no ``queued`` yet), and
+    # had it not, the pool would have counted a cancelled call as queued for ever.
+    limiter = offload.Limiter(1, pool=pool)
+    release, arrived, proceed = gate(), gate(), gate()
+    ran: list[str] = []
+    submit = pool._submit
+
+    def held_on_the_way(work: Any) -> None:
+        if threading.current_thread().name.startswith("race-"):
+            arrived.set()
+            proceed.wait()
+        submit(work)
+
+    monkeypatch.setattr(pool, "_submit", held_on_the_way)
+
+    async def main() -> None:
+        first = limiter.run(release.wait)
+        held = limiter.run(ran.append, "held")
+        release.set()
+        wait_until(arrived.is_set, what="the held call to leave the Limiter")
+        assert (limiter.running, limiter.waiting) == (1, 0)
+        assert held.cancel()  # type: ignore[attr-defined]
+        proceed.set()
+        assert await first is True
+        wait_until(lambda: limiter.running == 0, what="the place to be freed")
+        assert await limiter.run(ran.append, "after") is None
+
+    run(main())
+    assert ran == ["after"]
+    assert assert_invariant(pool).queued == 0
+
+
 @pytest.mark.parametrize("first", ["the close", "the wake-up"])
 def test_an_outcome_delivered_as_the_loop_closes(
     loop_name: str, pool: offload.Pool, gate: Gate, monkeypatch: pytest.MonkeyPatch, first: str
