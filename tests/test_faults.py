@@ -1,12 +1,16 @@
 """Faults injected where they can strike: a thread that cannot start, a delivery that
-fails, a long queue of held calls whose pool closes. Each must fail only the calls it
-strikes, with an error that says why, and leave the pool sound and usable."""
+fails, a long queue of held calls whose pool closes, a call that raises. Each must fail
+only the calls it strikes, with an error that says why, and leave the pool sound and
+usable, holding nothing it no longer needs."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
-from typing import Any
+import weakref
+from collections.abc import Iterator
+from typing import Any, NoReturn
 
 import pytest
 
@@ -203,3 +207,46 @@ def test_held_calls_of_a_limiter_fail_when_its_pool_closes(
 
     run(main())
     assert (limiter.running, limiter.waiting, ran, thread_exceptions) == (0, 0, [], [])
+
+
+@pytest.fixture
+def without_the_garbage_collector() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    yield
+    if enabled:
+        gc.enable()
+
+
+def _raise(error: type[BaseException]) -> NoReturn:
+    raise error("from the thread")
+
+
+@pytest.mark.parametrize("error", [ValueError, KeyboardInterrupt, MemoryError])
+@pytest.mark.usefixtures("without_the_garbage_collector")
+def test_a_failed_call_is_freed_without_the_garbage_collector(
+    run: Runner[weakref.ref[Any]], pool: offload.Pool, error: type[BaseException]
+) -> None:
+    # The error's traceback holds the pool thread's frames. Were one of them to hold the
+    # call, which holds the error, only the garbage collector would free the call, the
+    # thread's frames and its Thread object (on 3.13, its stack too). On 3.13t, where it
+    # seldom runs, the soak ran out of memory maps after 900,000 calls that way.
+    async def main() -> weakref.ref[Any]:
+        call = pool.run(_raise, error)
+        # Not raised here: its traceback would hold this frame, and this frame the call.
+        await asyncio.wait([call])
+        assert isinstance(call.exception(), error)
+        return weakref.ref(call)
+
+    freed = run(main())  # the loop closed: none of its callbacks holds the call now
+    wait_until(lambda: freed() is None, what="the failed call to be freed")
+
+
+@pytest.mark.usefixtures("without_the_garbage_collector")
+def test_a_failed_executor_call_is_freed_without_the_garbage_collector() -> None:
+    with offload.Executor(max_workers=1) as executor:
+        future = executor.submit(_raise, ValueError)
+        assert isinstance(future.exception(), ValueError)
+        freed = weakref.ref(future)
+        del future
+        wait_until(lambda: freed() is None, what="the failed call to be freed")
