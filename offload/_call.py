@@ -112,7 +112,9 @@ def _invoke(
 
     The exception's traceback holds this frame, so the frame holds no reference to the
     exception (``except ... as`` unbinds it on the way out) nor to the call object:
-    no reference cycle keeps a failed call alive until the garbage collector runs.
+    no reference cycle keeps a failed call alive until the garbage collector runs. The
+    traceback holds the callers' frames too (``f_back``), so they let go of the call
+    before they return: see ``CallBody.run``.
     """
     try:
         value = context.run(fn, *args, **kwargs)
@@ -177,6 +179,7 @@ class CallBody:
         self._kwargs = kwargs
         self._context = contextvars.copy_context()
         self.cancel_requested = False
+        self.queued = False
 
     def label(self) -> str:
         self._label = describe(self._fn)
@@ -187,6 +190,11 @@ class CallBody:
         # Dropped now, not when the awaiter lets go of the call: arguments can be big.
         del self._fn, self._args, self._kwargs, self._context
         self._value, self._error = _invoke(context, fn, args, kwargs)
+        # The error's traceback holds this frame, which would hold the call, which holds
+        # the error: a cycle that keeps the call, and the pool thread's frames and Thread
+        # (on 3.13, its stack too) until the garbage collector runs, which on 3.13t is
+        # rare enough to run out of memory maps. As concurrent.futures' _WorkItem.run does.
+        del self
 
     def fail(self, error: BaseException) -> None:
         self.finish(None, error)

@@ -57,7 +57,15 @@ class Inbox:
             if self._wakeup_pending:
                 return
             self._wakeup_pending = True
-        if not self._schedule_drain():
+        try:
+            scheduled = self._schedule_drain()
+        except BaseException:
+            # Left marked pending, the inbox would only ever append: no outcome would
+            # reach this loop again. The next put tries to wake it, for all of them.
+            with self._lock:
+                self._wakeup_pending = False
+            raise
+        if not scheduled:
             # The loop is closed or gone: nobody can await these outcomes any more, so
             # they are dropped rather than raised in a pool thread.
             self._take_batch()

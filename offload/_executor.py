@@ -208,6 +208,7 @@ class ExecutorCall(CallBody, concurrent.futures.Future[Any]):
             self._error = BrokenThreadPool(broken)
         else:
             super().run()
+        del self  # no cycle through the error's traceback: see CallBody.run
 
     def deliver(self) -> None:
         if self._ran:

@@ -127,7 +127,23 @@ class Limiter:
         try:
             self._pool._submit(work)
         except PoolClosedError as exc:
-            work.fail(exc)  # which calls _done, passing the place on again
+            self._fail_held(work, exc)
+
+    def _fail_held(self, first: Work, error: PoolClosedError) -> None:
+        """Fails ``first`` and every call still held, since the pool takes no more.
+
+        Failed one by one, each call's ``_done`` would pass its place to the next held
+        call from inside this one: a frame per held call, and 2,000 held calls ended the
+        pool thread with a RecursionError, answering none. Instead each gets a place
+        now, and its failure frees it again.
+        """
+        with self._lock:
+            failing = [first]
+            while (work := self._next_held_locked()) is not None:
+                failing.append(work)
+            self._running += len(failing) - 1
+        for work in failing:
+            work.fail(PoolClosedError(*error.args))  # one each: a raise extends its traceback
 
     def _next_held_locked(self) -> Work | None:
         while self._held:

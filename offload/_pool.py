@@ -95,8 +95,10 @@ class Submitter(Protocol):
 class Work(Protocol):
     """A call as the pool sees it: something to run on a pool thread, then deliver.
 
-    ``queued`` and ``cancel_requested`` belong to the pool (written under its lock); the
-    rest is the front end's, which knows how the call's awaiter is woken.
+    ``queued`` and ``cancel_requested`` belong to the pool (written under its lock), and
+    the front end makes the call with both False: a cancel can reach the pool before the
+    call does (see ``_submit``). The rest is the front end's, which knows how the call's
+    awaiter is woken.
     """
 
     queued: bool
@@ -348,13 +350,18 @@ class Pool:
                     f"pool {self._name!r} is shut down; submit calls to another Pool, "
                     "or call offload.set_default_pool() with a new one"
                 )
-            worker = self._idle
+            # Cancelled on its way in: a Limiter hands a held call to the pool from a pool
+            # thread while the loop may cancel it. It must never run, nor count as queued;
+            # failing it tells its submitter, which frees the place the call held.
+            dropped = work.cancel_requested
+            worker = None if dropped else self._idle
+            name = None
             if worker is not None:
                 self._idle = None
                 self._busy += 1
                 work.queued = False
                 worker.work = work
-            else:
+            elif not dropped:
                 work.queued = True
                 self._queue.append(work)
                 self._queued += 1
@@ -363,6 +370,8 @@ class Pool:
             worker.wake.release()
         elif name is not None:
             self._start_thread_detached(name)
+        elif dropped:
+            work.fail(asyncio.CancelledError("the call was cancelled before it reached the pool"))
 
     def _done(self, work: Work) -> None:
         pass  # a pool keeps its own account of its calls; see Limiter for one that uses it
@@ -481,7 +490,15 @@ class Pool:
             else:
                 self._idle = worker
                 parked = True
-        done.deliver()
+        try:
+            done.deliver()
+        except BaseException as exc:
+            # The thread's next state is settled: it may be the idle thread, to which the
+            # next call is handed. Were it to die here, that call would never run (the
+            # hand-over to a stopping thread of anyio#323). Report the failure as an
+            # uncaught exception in a thread is reported, and serve on.
+            thread = threading.current_thread()
+            threading.excepthook(threading.ExceptHookArgs((type(exc), exc, exc.__traceback__, thread)))
         return work, parked
 
     def _wait_idle(self, worker: _Worker) -> Work | None:

@@ -13,7 +13,7 @@ import pytest
 
 import offload
 
-from .support import ANYIO_BACKENDS, LOOP_FACTORIES, Runner, assert_invariant, wait_until
+from .support import ANYIO_BACKENDS, LOOP_FACTORIES, IdleClock, Runner, assert_invariant, wait_until
 
 T = TypeVar("T")
 
@@ -115,6 +115,14 @@ def default_pool(make_pool: Callable[..., offload.Pool]) -> Iterator[offload.Poo
     previous = offload.set_default_pool(make_pool(name="default"))
     yield offload.default_pool()
     offload.set_default_pool(previous)
+
+
+@pytest.fixture
+def idle_clock(monkeypatch: pytest.MonkeyPatch) -> IdleClock:
+    """The idle timeout's clock, for pools made after the fixture: see IdleClock."""
+    clock = IdleClock()
+    clock.install(monkeypatch)
+    return clock
 
 
 def _none_left_behind(alive: Callable[[], list[Any]], what: str) -> Iterator[None]:

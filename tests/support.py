@@ -1,10 +1,13 @@
 """Helpers for the tests: the loops to run on, polling with a deadline, the invariant,
-the examples."""
+the examples, an idle timeout that passes on cue, and child interpreters."""
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -16,7 +19,7 @@ import anyio
 import pytest
 
 import offload
-from offload import _delivery
+from offload import _delivery, _pool
 
 T = TypeVar("T")
 
@@ -111,3 +114,87 @@ def load_example(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def run_script(source: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Runs ``source`` in a child interpreter, for what a test process must not do itself."""
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(source)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+class IdleClock:
+    """The clock of the idle timeout, moved by the test instead of by time passing.
+
+    ``install()`` gives every pool thread made afterwards a wake lock that waits on this
+    clock: an idle thread times out when ``advance()`` takes the clock past its
+    ``idle_timeout`` from when its wait began, at once and never before, so a test lets
+    an hour pass in a step. ``waiting`` tells when the idle thread has begun to wait (it
+    is counted idle a little before, while it delivers its last outcome).
+    """
+
+    # How often a timed wait reads the clock; a call handed over ends the wait at once.
+    POLL = 0.001
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._now = 0.0
+        self._waiting = 0
+
+    @property
+    def now(self) -> float:
+        with self._lock:
+            return self._now
+
+    @property
+    def waiting(self) -> int:
+        """Threads in a timed wait on this clock now."""
+        with self._lock:
+            return self._waiting
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._now += seconds
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        clock = self
+
+        class ClockedWorker(_pool._Worker):
+            def __init__(self, pool: offload.Pool, base_name: str) -> None:
+                super().__init__(pool, base_name)
+                self.wake = _ClockedWake(self.wake, clock)  # type: ignore[assignment]
+
+        monkeypatch.setattr(_pool, "_Worker", ClockedWorker)
+
+    def _wait(self, lock: threading.Lock, timeout: float) -> bool:
+        with self._lock:
+            deadline = self._now + timeout
+            self._waiting += 1
+        try:
+            while not lock.acquire(timeout=self.POLL):
+                if self.now >= deadline:
+                    return False
+            return True
+        finally:
+            with self._lock:
+                self._waiting -= 1
+
+
+class _ClockedWake:
+    """A worker's wake lock whose timed waits read an IdleClock."""
+
+    def __init__(self, lock: threading.Lock, clock: IdleClock) -> None:
+        self._lock = lock
+        self._clock = clock
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        if timeout < 0:
+            return self._lock.acquire()
+        return self._clock._wait(self._lock, timeout)
+
+    def release(self) -> None:
+        self._lock.release()

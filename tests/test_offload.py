@@ -311,25 +311,3 @@ class TestBadInput:
         with pytest.raises(RuntimeError, match="needs a running event loop"):
             offload.offload(int)
         assert assert_invariant(pool).queued == 0
-
-
-def test_a_loop_closed_under_running_calls_drops_their_results(
-    loop_name: str, pool: offload.Pool, gate: Gate
-) -> None:
-    from .support import LOOP_FACTORIES
-
-    release = gate()
-    loop = LOOP_FACTORIES[loop_name]()
-    reported: list[dict[str, Any]] = []
-    loop.set_exception_handler(lambda _loop, context: reported.append(context))
-
-    async def submit() -> Any:
-        return pool.run(release.wait)
-
-    call = loop.run_until_complete(submit())
-    loop.close()
-    release.set()
-    wait_until(lambda: pool.stats().completed == 1, what="the call to finish")
-    assert not call.done()
-    assert reported == []
-    assert_invariant(pool)

@@ -9,7 +9,6 @@ import threading
 import pytest
 
 import offload
-from offload import _pool
 
 from .support import Gate, MakePool, Runner, assert_invariant, wait_until
 
@@ -204,30 +203,6 @@ def test_bad_arguments_are_rejected(kwargs: dict[str, object], error: type[Excep
 
 
 class TestShutdown:
-    def test_waits_for_running_and_queued_calls(
-        self, run: Runner[None], make_pool: MakePool, gate: Gate
-    ) -> None:
-        pool = make_pool(max_threads=1)
-        release = gate()
-        done: list[str] = []
-
-        async def main() -> None:
-            running = pool.run(release.wait)
-            queued = pool.run(done.append, "queued")
-            closer = threading.Thread(target=pool.shutdown)
-            closer.start()
-            wait_until(lambda: pool.closed, what="shutdown to begin")
-            closer.join(timeout=0.05)
-            assert closer.is_alive(), "shutdown(wait=True) returned with a call still running"
-            release.set()
-            closer.join()
-            assert done == ["queued"]
-            assert pool.stats().threads == 0
-            assert await running is True
-            await queued
-
-        run(main())
-
     def test_calls_after_shutdown_raise(self, run: Runner[None], pool: offload.Pool) -> None:
         pool.shutdown()
 
@@ -270,46 +245,3 @@ class TestShutdown:
             assert pool.closed
 
         run(main())
-
-
-def test_thread_start_failure_fails_the_stranded_calls(
-    run: Runner[None], pool: offload.Pool, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def refuse(*args: object) -> None:
-        raise RuntimeError("can't start new thread")
-
-    async def main() -> None:
-        monkeypatch.setattr(_pool._thread, "start_new_thread", refuse)
-        with pytest.raises(offload.ThreadStartError, match="could not start a thread") as info:
-            await pool.run(int)
-        assert isinstance(info.value.__cause__, RuntimeError)
-        s = assert_invariant(pool)
-        assert (s.threads, s.queued, s.starting) == (0, 0, 0)
-        monkeypatch.undo()
-        assert await pool.run(int, "5") == 5  # the pool is still usable
-
-    run(main())
-
-
-def test_thread_start_failure_in_the_chain_leaves_calls_to_running_threads(
-    run: Runner[None], pool: offload.Pool, gate: Gate, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    release = gate()
-    original_start = threading.Thread.start
-
-    def start_only_first(thread: threading.Thread) -> None:
-        if thread.name != "test-1":
-            raise RuntimeError("can't start new thread")
-        original_start(thread)
-
-    monkeypatch.setattr(threading.Thread, "start", start_only_first)
-
-    async def main() -> None:
-        calls = [pool.run(release.wait) for _ in range(3)]
-        wait_until(lambda: pool.stats().starting == 0 and pool.stats().busy == 1, what="the chain to fail")
-        s = assert_invariant(pool)
-        assert (s.threads, s.queued) == (1, 2)
-        release.set()
-        assert await asyncio.gather(*calls) == [True, True, True]
-
-    run(main())
