@@ -75,7 +75,9 @@ INI = "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
 
 def run_pytest(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     # Without hypothesis's plugin, which would import hypothesis: a second per run.
-    return pytester.runpytest_subprocess("-p", "no:hypothesispytest", *args)
+    # Without the short summary, whose lines repeat a failure's message or not
+    # depending on the terminal's width, so that what the tests count is fixed.
+    return pytester.runpytest_subprocess("-p", "no:hypothesispytest", "-rN", *args)
 
 
 def report_of(pytester: pytest.Pytester, test_file: str, source: str, test: str) -> str:
