@@ -4,6 +4,7 @@ python -m benchmarks --quick        # about a minute on 2 cores (the default)
 python -m benchmarks --full         # for publishing
 python -m benchmarks --smoke        # tiny sizes: checks that everything runs
 python -m benchmarks compare A.json B.json
+python -m benchmarks backends       # CPU work on threads, processes and Dask (see _backends.py)
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ._implementations import IMPLEMENTATIONS
-from ._report import Results, compare, plot, print_tables
+from ._report import Results, compare, markdown, plot, print_tables
 from ._runner import LOOPS, Plan, machine, measure
 from ._scenarios import SCENARIOS
 
@@ -72,6 +73,14 @@ def main(argv: list[str]) -> None:
         if len(argv) != 3:
             sys.exit("usage: python -m benchmarks compare BEFORE.json AFTER.json")
         compare(Results.load(Path(argv[1])), Results.load(Path(argv[2])), console)
+    elif argv[:1] == ["backends"]:
+        from ._backends import main as backends
+
+        backends(argv[1:], console)
+    elif argv[:1] == ["markdown"]:
+        if len(argv) != 2:
+            sys.exit("usage: python -m benchmarks markdown RESULTS.json")
+        print(markdown(Results.load(Path(argv[1]))))
     else:
         run(parse(argv), console)
 

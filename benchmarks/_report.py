@@ -16,7 +16,7 @@ from rich.table import Table
 from ._implementations import BASELINE
 from ._scenarios import METRICS, SCENARIOS
 
-__all__ = ["Results", "compare", "plot", "print_tables"]
+__all__ = ["Results", "compare", "markdown", "plot", "print_tables"]
 
 Key = tuple[str, str, str, str]  # loop, scenario, implementation, metric
 
@@ -137,6 +137,7 @@ def plot(results: Results, path: Path) -> None:
 
     sizes = sorted({int(k[1].split("_")[1]) for k in results.values if k[1].startswith("batch_")})
     implementations = list(dict.fromkeys(k[2] for k in results.keys_in_order()))
+    colors = {name: f"C{i}" for i, name in enumerate(implementations)}
     figure, axes = plt.subplots(1, 2, figsize=(12, 4.8))
     for axis, metric, title in zip(
         axes,
@@ -151,7 +152,14 @@ def plot(results: Results, path: Path) -> None:
                 ]
                 xs = [x for x, y in points if y is not None]
                 ys = [y for _, y in points if y is not None]
-                axis.plot(xs, ys, style, marker="o", label=f"{implementation} ({loop})")
+                axis.plot(
+                    xs,
+                    ys,
+                    style,
+                    color=colors[implementation],
+                    marker="o",
+                    label=f"{implementation} ({loop})",
+                )
         axis.set(
             xscale="log", yscale="log", xlabel="calls gathered at once", ylabel="µs per call", title=title
         )
@@ -179,3 +187,24 @@ def compare(before: Results, after: Results, console: Console) -> None:
             continue
         table.add_row(*key, _number(a), _number(b), f"{b / a:.2f}" if a else "")
     console.print(table)
+
+
+def markdown(results: Results) -> str:
+    """A Markdown table of every median, with its ratio to the baseline, for the README."""
+    implementations = list(dict.fromkeys(k[2] for k in results.keys_in_order()))
+    header = ["loop", "scenario", "metric", *implementations]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = dict.fromkeys((k[0], k[1], k[3]) for k in results.keys_in_order())
+    for loop, scenario, metric in sorted(rows, key=lambda row: results.loops().index(row[0])):
+        cells = []
+        for implementation in implementations:
+            key = (loop, scenario, implementation, metric)
+            median, ratio = results.median(key), results.ratio(key)
+            cell = "" if median is None else _number(median)
+            if ratio is not None and implementation != BASELINE:
+                cell += f" ({ratio:.2f}×)"
+            cells.append(cell)
+        lines.append(
+            f"| {loop} | {scenario} | {metric} ({METRICS[metric].unit}) | " + " | ".join(cells) + " |"
+        )
+    return "\n".join(lines)

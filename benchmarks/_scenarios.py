@@ -45,6 +45,7 @@ METRICS: dict[str, Metric] = {
     "tick_late_p99_ms": Metric("ms"),
     "calls_per_s": Metric("calls/s", lower_is_better=False),
     "rss_mib": Metric("MiB"),
+    "startup_ms": Metric("ms"),  # the backends subcommand: from making a back-end to its first result
 }
 
 

@@ -1,29 +1,42 @@
 """offload: run blocking calls from asyncio on an elastic pool of threads.
 
 ``await offload(fn, *args, **kwargs)`` runs ``fn`` in a thread of a pool that grows on
-demand and never keeps more than one thread waiting for work.
+demand and never keeps more than one thread waiting for work. ``offload.watch_loop()``
+finds the calls to offload: it names each call that blocks the event loop. CPU-bound
+Python code goes to processes (``ProcessPool``) or a Dask cluster (``Cluster``) the
+same way.
 """
 
 from ._blocking import blocking
 from ._cancellation import cancelled, check_cancelled
-from ._exceptions import OffloadError, PoolClosedError, ThreadStartError
+from ._dask import Cluster
+from ._exceptions import OffloadError, PoolClosedError, ThreadStartError, WorkerLostError
 from ._executor import Executor
+from ._front import ExecutorFront, via
 from ._limiter import Limiter
 from ._loop_calls import call_on_loop, run_on_loop
 from ._loops import install, new_event_loop, run
 from ._offload import default_pool, offload, set_default_pool
 from ._pool import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_THREADS, Pool, PoolStats
+from ._processes import ProcessPool
+from ._watchdog import BlockReport, LoopWatchdog, watch_loop
 
 __all__ = [
     "DEFAULT_IDLE_TIMEOUT",
     "DEFAULT_MAX_THREADS",
+    "BlockReport",
+    "Cluster",
     "Executor",
+    "ExecutorFront",
     "Limiter",
+    "LoopWatchdog",
     "OffloadError",
     "Pool",
     "PoolClosedError",
     "PoolStats",
+    "ProcessPool",
     "ThreadStartError",
+    "WorkerLostError",
     "blocking",
     "call_on_loop",
     "cancelled",
@@ -35,6 +48,8 @@ __all__ = [
     "run",
     "run_on_loop",
     "set_default_pool",
+    "via",
+    "watch_loop",
 ]
 
 # Show the public names where users import them from: offload.Pool, not offload._pool.Pool.

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from ._pool import Submitter
 
-__all__ = ["AsyncioCall", "CallBody", "check_callable", "describe", "submit"]
+__all__ = ["AsyncioCall", "CallBody", "chained", "check_callable", "describe", "submit"]
 
 R = TypeVar("R")
 
@@ -49,14 +49,8 @@ def submit(
         return _submit_without_asyncio(submitter, fn, args, kwargs)
     check_callable(fn)
     call: AsyncioCall = AsyncioCall(loop=loop)
-    call._submitter = submitter
     call._inbox = asyncio_inbox_for(loop)
-    call._fn = fn
-    call._args = args
-    call._kwargs = kwargs
-    call._context = contextvars.copy_context()
-    call.cancel_requested = False
-    call.queued = False
+    call.bind(submitter, fn, args, kwargs)
     submitter._submit(call)
     return call
 
@@ -127,7 +121,7 @@ def _invoke(
     except StopIteration as exc:
         # A Future cannot hold StopIteration (it would end the awaiting coroutine
         # silently); convert it as PEP 479 does for generators.
-        return None, _chained(RuntimeError(f"{describe(fn)} raised StopIteration"), exc)
+        return None, chained(RuntimeError(f"{describe(fn)} raised StopIteration"), exc)
     except BaseException as exc:
         return None, exc
     if type(value) is CoroutineType:
@@ -139,7 +133,8 @@ def _invoke(
     return value, None
 
 
-def _chained(error: BaseException, cause: BaseException) -> BaseException:
+def chained(error: BaseException, cause: BaseException) -> BaseException:
+    """``error`` with ``cause`` as its ``__cause__``, as ``raise error from cause`` sets it."""
     error.__cause__ = cause
     return error
 
@@ -174,6 +169,18 @@ class CallBody:
         "queued",
     )
 
+    def bind(
+        self, submitter: Submitter, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        """Sets the call up, in the caller's thread, whose context it copies."""
+        self._submitter = submitter
+        self._fn = fn
+        self._args = args
+        self._kwargs = kwargs
+        self._context = contextvars.copy_context()
+        self.cancel_requested = False
+        self.queued = False
+
     def label(self) -> str:
         self._label = describe(self._fn)
         return self._label
@@ -190,8 +197,14 @@ class CallBody:
         del self
 
     def fail(self, error: BaseException) -> None:
+        self.finish(None, error)
+
+    def finish(self, value: Any, error: BaseException | None) -> None:
+        """Delivers the outcome of a call that ``run()`` did not run: it ran in another
+        process (see _front.py), or it never will."""
         self._label = describe(self._fn)
-        self._value = None
+        del self._fn, self._args, self._kwargs, self._context  # as run() does
+        self._value = value
         self._error = error
         self.deliver()
 

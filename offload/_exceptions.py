@@ -2,7 +2,8 @@
 
     OffloadError                      anything offload itself refuses or cannot do
      ├── PoolClosedError (RuntimeError)   a call was submitted to a pool after shutdown()
-     └── ThreadStartError (RuntimeError)  the pool could not start a thread for a call
+     ├── ThreadStartError (RuntimeError)  the pool could not start a thread for a call
+     └── WorkerLostError (RuntimeError)   the process running a call died (ProcessPool, Cluster)
 
 Exceptions raised by an offloaded function are never wrapped: they reach the awaiter
 as they were raised, with their traceback.
@@ -10,7 +11,7 @@ as they were raised, with their traceback.
 
 from __future__ import annotations
 
-__all__ = ["OffloadError", "PoolClosedError", "ThreadStartError"]
+__all__ = ["OffloadError", "PoolClosedError", "ThreadStartError", "WorkerLostError"]
 
 
 class OffloadError(Exception):
@@ -29,4 +30,15 @@ class ThreadStartError(OffloadError, RuntimeError):
 
     The original error (usually ``RuntimeError: can't start new thread``) is chained as
     ``__cause__``. The pool stays usable: later calls try to start a thread again.
+    """
+
+
+class WorkerLostError(OffloadError, RuntimeError):
+    """The process running a call died before the call finished (killed, out of memory,
+    ``os._exit()``), so the call has no outcome.
+
+    Raised by ``ProcessPool`` (which then runs later calls in new processes) and by
+    ``Cluster`` (once Dask has given up retrying the call on other workers). The
+    executor's own error (``BrokenProcessPool``, ``KilledWorker``) is chained as
+    ``__cause__``.
     """

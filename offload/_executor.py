@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextvars
 import logging
 import threading
 from concurrent.futures.thread import BrokenThreadPool
@@ -178,16 +177,10 @@ class ExecutorCall(CallBody, concurrent.futures.Future[Any]):
     ) -> None:
         super().__init__()
         self._executor = executor
-        self._submitter = executor._pool
         # The loop that submitted it, if any (loop.run_in_executor), for call_on_loop().
         self._loop: asyncio.AbstractEventLoop | None = _get_running_loop()
-        self._fn = fn
-        self._args = args
-        self._kwargs = kwargs
-        self._context = contextvars.copy_context()
         self._ran = False
-        self.cancel_requested = False
-        self.queued = False
+        self.bind(executor._pool, fn, args, kwargs)
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:

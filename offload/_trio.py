@@ -9,7 +9,6 @@ pool (it never runs) and releases the task of a running one at once.
 
 from __future__ import annotations
 
-import contextvars
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import outcome
@@ -56,16 +55,10 @@ async def submit_on_trio(
 ) -> R:
     await trio.lowlevel.checkpoint_if_cancelled()
     call = TrioCall()
-    call._submitter = submitter
     call._inbox = trio_inbox_for(trio.lowlevel.current_trio_token())
     call._task = trio.lowlevel.current_task()
     call._aborted = False
-    call._fn = fn
-    call._args = args
-    call._kwargs = kwargs
-    call._context = contextvars.copy_context()
-    call.cancel_requested = False
-    call.queued = False
+    call.bind(submitter, fn, args, kwargs)
     submitter._submit(call)
 
     def abort(_: object) -> trio.lowlevel.Abort:

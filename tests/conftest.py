@@ -4,6 +4,7 @@ handler stayed silent, and leaves no thread behind."""
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import threading
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
@@ -15,6 +16,9 @@ import offload
 from .support import ANYIO_BACKENDS, LOOP_FACTORIES, IdleClock, Runner, assert_invariant, wait_until
 
 T = TypeVar("T")
+
+# For the tests of offload's pytest plugin, which run pytest in subprocesses.
+pytest_plugins = ["pytester"]
 
 
 @pytest.fixture(params=sorted(LOOP_FACTORIES))
@@ -51,6 +55,22 @@ def anyio_run(request: pytest.FixtureRequest) -> Callable[..., Any]:
         return anyio.run(fn, *args, backend=backend, backend_options=options)
 
     return runner
+
+
+@pytest.fixture
+def drain_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of each batch of outcomes delivered to a loop, one entry per wake-up."""
+    from offload import _delivery
+
+    sizes: list[int] = []
+    original = _delivery.Inbox._drain
+
+    def counting_drain(inbox: _delivery.Inbox) -> None:
+        sizes.append(len(inbox._items))
+        original(inbox)
+
+    monkeypatch.setattr(_delivery.Inbox, "_drain", counting_drain)
+    return sizes
 
 
 @pytest.fixture
@@ -105,11 +125,18 @@ def idle_clock(monkeypatch: pytest.MonkeyPatch) -> IdleClock:
     return clock
 
 
+def _none_left_behind(alive: Callable[[], list[Any]], what: str) -> Iterator[None]:
+    before = set(alive())
+    yield
+    wait_until(lambda: set(alive()) <= before, what=f"{what} to exit: {set(alive()) - before}")
+
+
 @pytest.fixture(autouse=True)
 def no_thread_left_behind() -> Iterator[None]:
-    before = set(threading.enumerate())
-    yield
-    wait_until(
-        lambda: set(threading.enumerate()) <= before,
-        what=f"threads to exit: {set(threading.enumerate()) - before}",
-    )
+    yield from _none_left_behind(threading.enumerate, "threads")
+
+
+@pytest.fixture(autouse=True)
+def no_process_left_behind() -> Iterator[None]:
+    """Worker processes (ProcessPool's, a Dask cluster's) end with the test that starts them."""
+    yield from _none_left_behind(multiprocessing.active_children, "processes")

@@ -1,21 +1,25 @@
 """Helpers for the tests: the loops to run on, polling with a deadline, the invariant,
-an idle timeout that passes on cue, and child interpreters."""
+the examples, an idle timeout that passes on cue, and child interpreters."""
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import subprocess
 import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
+import anyio
 import pytest
 
 import offload
-from offload import _pool
+from offload import _delivery, _pool
 
 T = TypeVar("T")
 
@@ -41,6 +45,26 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0, what: str =
         time.sleep(0.001)
 
 
+async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Polls ``condition`` on the running loop (asyncio or trio, through anyio) with a
+    deadline (no helper thread: trio's own thread cache would keep one alive for 10 s
+    after the test)."""
+    with anyio.fail_after(timeout):
+        while not condition():
+            await anyio.sleep(0.001)
+
+
+async def gather_in_one_wakeup(calls: list[Awaitable[T]], drain_sizes: list[int]) -> list[T]:
+    """Gathers ``calls`` after holding the loop's thread until all their outcomes wait in
+    its inbox, as when the loop is busy while they finish; checks that one wake-up of
+    the loop delivered them all (``drain_sizes`` is the fixture)."""
+    inbox = _delivery.asyncio_inbox_for(asyncio.get_running_loop())
+    wait_until(lambda: len(inbox._items) == len(calls), what="all outcomes in the inbox")
+    results = await asyncio.gather(*calls)
+    assert drain_sizes == [len(calls)]
+    return results
+
+
 def assert_invariant(pool: offload.Pool) -> offload.PoolStats:
     s = pool.stats()
     assert s.threads == s.busy + s.idle + s.starting, s
@@ -51,6 +75,45 @@ def assert_invariant(pool: offload.Pool) -> offload.PoolStats:
 ANYIO_BACKENDS: dict[str, tuple[str, dict[str, Any]]] = {"asyncio": ("asyncio", {}), "trio": ("trio", {})}
 if "uvloop" in LOOP_FACTORIES:
     ANYIO_BACKENDS["asyncio+uvloop"] = ("asyncio", {"use_uvloop": True})
+
+
+class ConcurrencyProbe:
+    """A task that counts how many copies of it run at once, then blocks on ``release``.
+
+    ``inside`` is released once per task that has started, so a test can wait for them.
+    """
+
+    def __init__(self, release: threading.Event) -> None:
+        self.release = release
+        self.inside = threading.Semaphore(0)
+        self.peak = 0
+        self._now = 0
+        self._lock = threading.Lock()
+
+    def task(self) -> None:
+        with self._lock:
+            self._now += 1
+            self.peak = max(self.peak, self._now)
+        self.inside.release()
+        self.release.wait()
+        with self._lock:
+            self._now -= 1
+
+    def wait_inside(self, count: int) -> None:
+        for _ in range(count):
+            assert self.inside.acquire(timeout=10), "a task did not start"
+
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+
+def load_example(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run_script(source: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

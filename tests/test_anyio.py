@@ -13,17 +13,9 @@ import pytest
 import offload
 from offload import _delivery
 
-from .support import Gate, wait_until
+from .support import Gate, until, wait_until
 
 AnyioRun = Callable[..., Any]
-
-
-async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Polls ``condition`` on the loop with a deadline (no helper thread: trio's own
-    thread cache would keep one alive for 10 s after the test)."""
-    with anyio.fail_after(timeout):
-        while not condition():
-            await anyio.sleep(0.001)
 
 
 async def call_in(pool: offload.Pool, fn: Callable[..., Any], *args: Any) -> Any:
@@ -105,20 +97,10 @@ def test_cancelling_a_task_group_cancels_its_calls(
     anyio_run(main)
 
 
-def test_results_finishing_together_wake_trio_once(
-    pool: offload.Pool, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_results_finishing_together_wake_trio_once(pool: offload.Pool, drain_sizes: list[int]) -> None:
     import trio
 
     n = 8
-    drains: list[int] = []
-    original = _delivery.Inbox._drain
-
-    def counting_drain(inbox: _delivery.Inbox) -> None:
-        drains.append(len(inbox._items))
-        original(inbox)
-
-    monkeypatch.setattr(_delivery.Inbox, "_drain", counting_drain)
     barrier = threading.Barrier(n, timeout=10)
     done = threading.Event()
 
@@ -144,4 +126,4 @@ def test_results_finishing_together_wake_trio_once(
 
     trio.run(main)
     assert done.is_set()
-    assert drains == [n]
+    assert drain_sizes == [n]

@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.console import Console
 
 from benchmarks._implementations import BASELINE, IMPLEMENTATIONS
-from benchmarks._report import Results, compare
+from benchmarks._report import Results, compare, markdown
 from benchmarks._runner import Plan
 from benchmarks._scenarios import SCENARIOS
 
@@ -52,3 +52,9 @@ def test_results_survive_a_round_trip_through_json_and_compare(tmp_path: Path) -
     output = io.StringIO()
     compare(make_results(), loaded, Console(file=output, width=200))
     assert "1.00" in output.getvalue()
+
+
+def test_markdown_lists_every_median_with_its_ratio() -> None:
+    table = markdown(make_results()).splitlines()
+    assert table[0] == "| loop | scenario | metric | asyncio.to_thread | offload |"
+    assert "| asyncio | round_trip | median_us (µs) | 100 | 50 (2.00×) |" in table  # noqa: RUF001

@@ -9,7 +9,7 @@ import pytest
 
 import offload
 
-from .support import Gate, Runner, wait_until
+from .support import ConcurrencyProbe, Gate, Runner, wait_until
 
 
 @offload.blocking
@@ -62,27 +62,16 @@ def test_blocking_refuses_coroutine_functions() -> None:
 class TestLimiter:
     def test_bounds_running_calls(self, run: Runner[None], pool: offload.Pool, gate: Gate) -> None:
         limiter = offload.Limiter(2, pool=pool)
-        release, inside = gate(), threading.Semaphore(0)
-        lock, now, peak = threading.Lock(), [0], [0]
-
-        def task() -> None:
-            with lock:
-                now[0] += 1
-                peak[0] = max(peak[0], now[0])
-            inside.release()
-            release.wait()
-            with lock:
-                now[0] -= 1
+        probe = ConcurrencyProbe(gate())
 
         async def main() -> None:
-            calls = [limiter.run(task) for _ in range(6)]
-            assert inside.acquire(timeout=10)
-            assert inside.acquire(timeout=10)
+            calls = [limiter.run(probe.task) for _ in range(6)]
+            probe.wait_inside(2)
             assert (limiter.running, limiter.waiting) == (2, 4)
             assert pool.stats().queued == 0  # held by the limiter, not queued in the pool
-            release.set()
+            probe.release.set()
             await asyncio.gather(*calls)
-            assert peak[0] == 2
+            assert probe.peak == 2
             assert (limiter.running, limiter.waiting) == (0, 0)
 
         run(main())

@@ -2,39 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
-
-import pytest
 
 import offload
 from offload import _delivery
 
-from .support import Runner, wait_until
+from .support import Runner, gather_in_one_wakeup
 
 
 def test_results_that_finish_together_wake_the_loop_once(
-    run: Runner[None], pool: offload.Pool, monkeypatch: pytest.MonkeyPatch
+    run: Runner[None], pool: offload.Pool, drain_sizes: list[int]
 ) -> None:
     n = 16
-    drains: list[int] = []
-    original = _delivery.Inbox._drain
-
-    def counting_drain(inbox: _delivery.Inbox) -> None:
-        drains.append(len(inbox._items))
-        original(inbox)
-
-    monkeypatch.setattr(_delivery.Inbox, "_drain", counting_drain)
     barrier = threading.Barrier(n, timeout=10)
 
     async def main() -> None:
-        inbox = _delivery.asyncio_inbox_for(asyncio.get_running_loop())
         calls = [pool.run(barrier.wait) for _ in range(n)]
-        # Hold the loop's thread until all n outcomes wait in the inbox, as when the
-        # loop is busy with other work while calls finish.
-        wait_until(lambda: len(inbox._items) == n, what="all outcomes in the inbox")
-        assert sorted(await asyncio.gather(*calls)) == list(range(n))
-        assert drains == [n]
+        assert sorted(await gather_in_one_wakeup(calls, drain_sizes)) == list(range(n))
 
     run(main())
 

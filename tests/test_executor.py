@@ -15,7 +15,7 @@ import pytest
 
 import offload
 
-from .support import Gate, assert_invariant, wait_until
+from .support import ConcurrencyProbe, Gate, assert_invariant, wait_until
 
 ExecutorFactory = Callable[..., ThreadPoolExecutor]
 
@@ -61,25 +61,12 @@ def test_map_keeps_order_and_honours_timeout(make_executor: ExecutorFactory, gat
 
 def test_max_workers_bounds_running_calls(make_executor: ExecutorFactory, gate: Gate) -> None:
     executor = make_executor(max_workers=2)
-    release = gate()
-    running = threading.Semaphore(0)
-    peak, lock, now = [0], threading.Lock(), [0]
-
-    def task() -> None:
-        with lock:
-            now[0] += 1
-            peak[0] = max(peak[0], now[0])
-        running.release()
-        release.wait()
-        with lock:
-            now[0] -= 1
-
-    futures = [executor.submit(task) for _ in range(6)]
-    assert running.acquire(timeout=10)
-    assert running.acquire(timeout=10)
-    release.set()
+    probe = ConcurrencyProbe(gate())
+    futures = [executor.submit(probe.task) for _ in range(6)]
+    probe.wait_inside(2)
+    probe.release.set()
     wait(futures, timeout=10)
-    assert peak[0] == 2
+    assert probe.peak == 2
 
 
 def test_shutdown_waits_refuses_new_work_and_may_repeat(make_executor: ExecutorFactory) -> None:

@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
-
 import offload
 
-from .support import Runner
+from .support import Runner, load_example
 
-EXAMPLES = Path(__file__).parent.parent / "examples"
 UNIT = 0.05  # seconds per unit of the original's sleep(1)
-
-
-def load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_two_coroutines_run_on_exactly_two_threads(run: Runner[None], default_pool: offload.Pool) -> None:
     said: list[str] = []
-    run(load("seed_two_coroutines").main(unit=UNIT, rounds=3, say=said.append))
+    run(load_example("seed_two_coroutines").main(unit=UNIT, rounds=3, say=said.append))
     assert sorted(said) == ["dopey"] * 3 + ["sleepy"] * 3
     s = default_pool.stats()
     assert (s.spawned, s.peak_threads, s.completed) == (2, 2, 7)
@@ -33,7 +19,7 @@ def test_two_coroutines_run_on_exactly_two_threads(run: Runner[None], default_po
 
 def test_spawning_never_has_more_than_two_threads(run: Runner[None], default_pool: offload.Pool) -> None:
     said: list[str] = []
-    run(load("seed_spawning").main(unit=UNIT, rounds=4, say=said.append))
+    run(load_example("seed_spawning").main(unit=UNIT, rounds=4, say=said.append))
     assert sorted(said) == ["dopey"] * 4 + ["sleepy"] * 4
     s = default_pool.stats()
     assert s.peak_threads == 2

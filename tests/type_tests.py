@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from concurrent.futures import ThreadPoolExecutor
 from typing import assert_type
 
 import offload
@@ -52,8 +53,34 @@ async def check_integration_types() -> None:
     offload.call_on_loop(parse, 4)  # type: ignore[arg-type]
 
 
+async def check_front_types() -> None:
+    front = offload.via(ThreadPoolExecutor())
+    assert_type(front, offload.ExecutorFront)
+    assert_type(await front.run(parse, "1"), int)
+    assert_type(await front(parse, "ff", base=16), int)
+    processes = offload.ProcessPool(max_workers=2)
+    assert_type(await processes.run(parse, "2"), int)
+    cluster = offload.Cluster("tcp://127.0.0.1:8786")
+    assert_type(await cluster(parse, "3"), int)
+    await processes.run(parse, 3)  # type: ignore[arg-type]
+    await cluster(parse, "3", bass=2)  # type: ignore[call-arg]
+
+
 def check_run_types() -> None:
     async def main() -> int:
         return 1
 
     assert_type(offload.run(main()), int)
+
+
+async def check_watchdog_types() -> None:
+    reports: list[offload.BlockReport] = []
+    async with offload.watch_loop(0.1, on_block=reports.append) as watchdog:
+        assert_type(watchdog, offload.LoopWatchdog)
+    with offload.watch_loop() as watchdog:
+        assert_type(watchdog, offload.LoopWatchdog)
+    assert_type(reports[0].duration, float)
+    assert_type(reports[0].format(), str)
+    offload.watch_loop(on_block=print).start()
+    offload.watch_loop("0.1")  # type: ignore[arg-type]
+    offload.watch_loop(on_block=len)  # type: ignore[arg-type]

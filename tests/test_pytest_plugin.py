@@ -1,0 +1,220 @@
+"""offload's pytest plugin, run for real: each test runs pytest in a subprocess."""
+
+from __future__ import annotations
+
+import pytest
+
+PYTEST_ASYNCIO_TESTS = """\
+import time
+
+import pytest
+
+import offload
+
+
+@pytest.mark.asyncio
+async def test_sleeps_on_the_loop():
+    time.sleep(0.2)
+
+
+@pytest.mark.asyncio
+async def test_offloads_the_sleep():
+    await offload.offload(time.sleep, 0.2)
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_sleeps_on_the_module_loop():
+    time.sleep(0.2)
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_offloads_the_sleep_on_the_module_loop():
+    await offload.offload(time.sleep, 0.2)
+
+
+@pytest.mark.asyncio
+@pytest.mark.offload_block_threshold(10_000)
+async def test_raises_its_own_threshold():
+    time.sleep(0.2)
+
+
+def test_a_test_without_a_loop_is_not_watched():
+    time.sleep(0.1)
+"""
+
+ANYIO_TESTS = """\
+import time
+
+import pytest
+
+import offload
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=["asyncio", pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop")])
+def anyio_backend(request):
+    return request.param
+
+
+async def test_sleeps_on_the_loop():
+    time.sleep(0.2)
+
+
+async def test_offloads_the_sleep():
+    await offload.offload(time.sleep, 0.2)
+
+
+@pytest.mark.parametrize("anyio_backend", ["trio"])
+async def test_trio_runs_unwatched(anyio_backend):
+    time.sleep(0.2)
+"""
+
+INI = "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
+
+
+def run_pytest(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    # Without hypothesis's plugin, which would import hypothesis: a second per run.
+    return pytester.runpytest_subprocess("-p", "no:hypothesispytest", *args)
+
+
+def report_of(pytester: pytest.Pytester, test_file: str, source: str, test: str) -> str:
+    """What a report says of a block at the first line of ``test``, in ``test_file``."""
+    lines = source.splitlines()
+    line = lines.index(f"async def {test}():") + 2
+    return f"{pytester.path / test_file}:{line}, in {test}\n    {lines[line - 1].strip()}\n"
+
+
+def test_async_tests_that_block_their_loop_fail_naming_the_line(pytester: pytest.Pytester) -> None:
+    pytester.makeini(INI)
+    pytester.makepyfile(test_asyncio=PYTEST_ASYNCIO_TESTS, test_anyio=ANYIO_TESTS)
+    result = run_pytest(pytester, "--offload-block-threshold=50")
+    result.assert_outcomes(passed=7, failed=4)
+    output = result.stdout.str()
+    assert output.count("offload: this test blocked its event loop longer than 50 ms once.") == 4
+    assert output.count("Run that call in a thread: await offload(fn, *args)") == 4
+    for test in ("test_sleeps_on_the_loop", "test_sleeps_on_the_module_loop"):
+        assert output.count(report_of(pytester, "test_asyncio.py", PYTEST_ASYNCIO_TESTS, test)) == 1
+    # Once on asyncio, once on uvloop:
+    assert output.count(report_of(pytester, "test_anyio.py", ANYIO_TESTS, "test_sleeps_on_the_loop")) == 2
+
+
+THRESHOLD_TESTS = """\
+import time
+
+import pytest
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_blocks_less_than_the_ini_threshold():
+    time.sleep(0.2)
+
+
+@pytest.mark.offload_block_threshold(50)
+async def test_lowers_its_own_threshold():
+    time.sleep(0.2)
+
+
+@pytest.mark.offload_block_threshold(50)
+async def test_fails_on_its_own_after_a_block():
+    time.sleep(0.2)
+    raise AssertionError("its own failure")
+
+
+async def test_fails_on_its_own():
+    raise AssertionError("no block here")
+
+
+@pytest.mark.offload_block_threshold("soon")
+async def test_has_a_bad_marker():
+    pass
+"""
+
+
+def test_the_ini_option_and_the_marker_set_the_threshold(pytester: pytest.Pytester) -> None:
+    pytester.makeini(INI + "offload_block_threshold = 10000\n")
+    pytester.makepyfile(test_thresholds=THRESHOLD_TESTS)
+    result = run_pytest(pytester)
+    result.assert_outcomes(passed=1, failed=4)
+    output = result.stdout.str()
+    assert output.count("offload: this test blocked its event loop longer than 50 ms once.") == 2
+    for test in ("test_lowers_its_own_threshold", "test_fails_on_its_own_after_a_block"):
+        assert report_of(pytester, "test_thresholds.py", THRESHOLD_TESTS, test) in output
+    assert "AssertionError: its own failure" in output
+    assert "AssertionError: no block here" in output
+    assert output.count("- Captured offload call -") == 1  # the block, beside the test's own failure
+    assert (
+        "@pytest.mark.offload_block_threshold(): a threshold must be a positive number of "
+        "milliseconds, not 'soon'"
+    ) in output
+
+
+FIXTURE_TESTS = """\
+import threading
+import time
+
+import pytest
+
+import offload
+
+pytestmark = pytest.mark.asyncio
+
+
+@pytest.fixture(scope="session")
+def released_at_exit():
+    event = threading.Event()
+    yield event
+    event.set()
+
+
+async def test_blocks_unwatched_without_the_option():
+    time.sleep(0.2)
+
+
+async def test_gets_a_fresh_default_pool(offload_pool):
+    assert offload.default_pool() is offload_pool
+    assert await offload.offload(sum, [1, 2]) == 3
+    assert offload_pool.stats().completed == 1
+
+
+def hold(started, release):
+    started.set()
+    release.wait()
+
+
+async def test_leaves_a_call_running(offload_pool, released_at_exit):
+    started = threading.Event()
+    offload.offload(hold, started, released_at_exit)
+    started.wait()
+
+
+async def test_has_the_previous_default_pool_back():
+    assert offload.default_pool().name == "offload"
+"""
+
+
+def test_offload_pool_is_fresh_and_checked_for_calls_left_running(pytester: pytest.Pytester) -> None:
+    pytester.makeini(INI)
+    pytester.makepyfile(test_fixture=FIXTURE_TESTS)
+    result = run_pytest(pytester)
+    result.assert_outcomes(passed=4, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_leaves_a_call_running*",
+            "*the test left 1 offloaded call(s) running or queued on its offload_pool "
+            "(its threads: offload_pool[[]test_leaves_a_call_running[]]-1:hold); "
+            "await each call before the test ends",
+        ]
+    )
+
+
+def test_a_bad_threshold_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    result = run_pytest(pytester, "--offload-block-threshold=soon")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "*--offload-block-threshold (or offload_block_threshold in the ini file): "
+            "a threshold must be a positive number of milliseconds, not 'soon'"
+        ]
+    )
