@@ -16,14 +16,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import dask
 import pytest
-from distributed import Client, KilledWorker, LocalCluster
 
 import offload
 
 from . import remote_work
 from .support import Runner, gather_in_one_wakeup, wait_until
+
+# Dask is an optional extra, left out where it does not install (the free-threaded build).
+dask = pytest.importorskip("dask")
+distributed = pytest.importorskip("distributed")
+Client, KilledWorker, LocalCluster = distributed.Client, distributed.KilledWorker, distributed.LocalCluster
 
 AnyioRun = Callable[..., Any]
 
