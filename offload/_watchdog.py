@@ -7,14 +7,14 @@ the line in it, and patch lists (blockbuster's) know only the calls they patch.
 
 How it works, with ``period = threshold / 4``:
 
-1. The heartbeat. Every ``period`` the watchdog thread posts a probe to the loop with
-   ``call_soon_threadsafe``, unless the last one is still unanswered; when the loop runs
-   it, it writes the time into ``_last_beat``. That is all the loop's thread pays while
-   nothing blocks: one callback, 4 / threshold times a second. Any loop can do it,
-   uvloop included; no loop internals are patched. The probe comes from outside rather
-   than from a ``call_later`` timer, because a pending timer makes each of the loop's
-   waits for I/O a timed wait, and that alone made a sequential ``await offload()`` 4 to
-   8 % slower on a 2-core virtual machine (measured 2026-11-27).
+1. The heartbeat. ``start()`` posts the first probe; then every ``period`` the watchdog
+   thread posts one with ``call_soon_threadsafe``, unless the last one is still
+   unanswered; when the loop runs it, it writes the time into ``_last_beat``. That is all
+   the loop's thread pays while nothing blocks: one callback, 4 / threshold times a
+   second. Any loop can do it, uvloop included; no loop internals are patched. The probe
+   comes from outside rather than from a ``call_later`` timer, because a pending timer
+   makes each of the loop's waits for I/O a timed wait, and that alone made a sequential
+   ``await offload()`` 4 to 8 % slower on a 2-core virtual machine (measured 2026-11-27).
 2. While the last probe is unanswered, the watchdog thread sleeps until the last answer
    is ``threshold`` old. Then, if the loop runs, it is blocked: the thread takes the
    loop thread's stack (``sys._current_frames()``), then checks, under the lock, that
@@ -145,9 +145,17 @@ def _library_prefixes() -> tuple[str, ...]:
 
 
 def _capture_stack(thread_id: int) -> Stack:
-    """The stack of thread ``thread_id`` now, outermost frame first."""
+    """The stack of thread ``thread_id`` now, outermost frame first.
+
+    Its source lines are read later, when a report is formatted: read here, the first time
+    from files that linecache had not seen, they took a second on a loaded 2-core machine
+    (CPython 3.13t), and the block had ended before the stack was taken.
+    """
     frame = sys._current_frames().get(thread_id)
-    return () if frame is None else tuple(traceback.extract_stack(frame))
+    if frame is None:
+        return ()
+    innermost_first = traceback.StackSummary.extract(traceback.walk_stack(frame), lookup_lines=False)
+    return tuple(reversed(innermost_first))
 
 
 def _log_report(report: BlockReport) -> None:
@@ -204,7 +212,13 @@ class LoopWatchdog:
             raise RuntimeError("this watchdog was started before; make a new one with watch_loop()")
         self._loop = loop
         self._loop_thread_id = threading.get_ident()
-        self._turned()
+        self._last_beat = time.monotonic()
+        # The first probe is posted here rather than at the watchdog thread's first look,
+        # so that a block that begins as start() returns is seen at that first look, however
+        # late it comes: on a loaded machine it came after a 180 ms block had ended, and the
+        # probe it posted was answered at once.
+        self._probe_pending = True
+        loop.call_soon(self._turned)
         self._thread = threading.Thread(target=self._watch, name="offload-watchdog", daemon=True)
         self._thread.start()
 

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
+
+# The anyio tests below run on asyncio, and on uvloop where it is installed (it is not on
+# free-threaded builds).
+ANYIO_LOOPS = 1 if importlib.util.find_spec("uvloop") is None else 2
 
 PYTEST_ASYNCIO_TESTS = """\
 import time
@@ -43,6 +49,7 @@ def test_a_test_without_a_loop_is_not_watched():
 """
 
 ANYIO_TESTS = """\
+import importlib.util
 import time
 
 import pytest
@@ -52,7 +59,15 @@ import offload
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(params=["asyncio", pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop")])
+NO_UVLOOP = importlib.util.find_spec("uvloop") is None
+UVLOOP = pytest.param(
+    ("asyncio", {"use_uvloop": True}),
+    id="uvloop",
+    marks=pytest.mark.skipif(NO_UVLOOP, reason="uvloop is not installed"),
+)
+
+
+@pytest.fixture(params=["asyncio", UVLOOP])
 def anyio_backend(request):
     return request.param
 
@@ -91,14 +106,16 @@ def test_async_tests_that_block_their_loop_fail_naming_the_line(pytester: pytest
     pytester.makeini(INI)
     pytester.makepyfile(test_asyncio=PYTEST_ASYNCIO_TESTS, test_anyio=ANYIO_TESTS)
     result = run_pytest(pytester, "--offload-block-threshold=50")
-    result.assert_outcomes(passed=7, failed=4)
+    # Two blocking tests on pytest-asyncio's loop, and one on each of anyio's loops.
+    failed = 2 + ANYIO_LOOPS
+    result.assert_outcomes(passed=5 + ANYIO_LOOPS, failed=failed, skipped=2 * (2 - ANYIO_LOOPS))
     output = result.stdout.str()
-    assert output.count("offload: this test blocked its event loop longer than 50 ms once.") == 4
-    assert output.count("Run that call in a thread: await offload(fn, *args)") == 4
+    assert output.count("offload: this test blocked its event loop longer than 50 ms once.") == failed
+    assert output.count("Run that call in a thread: await offload(fn, *args)") == failed
     for test in ("test_sleeps_on_the_loop", "test_sleeps_on_the_module_loop"):
         assert output.count(report_of(pytester, "test_asyncio.py", PYTEST_ASYNCIO_TESTS, test)) == 1
-    # Once on asyncio, once on uvloop:
-    assert output.count(report_of(pytester, "test_anyio.py", ANYIO_TESTS, "test_sleeps_on_the_loop")) == 2
+    anyio_report = report_of(pytester, "test_anyio.py", ANYIO_TESTS, "test_sleeps_on_the_loop")
+    assert output.count(anyio_report) == ANYIO_LOOPS
 
 
 THRESHOLD_TESTS = """\

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import math
 import threading
+import time
 import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -172,6 +173,60 @@ def test_a_block_that_ends_while_the_watchdog_looks_is_not_reported(
 
     run(main())
     assert reports == []
+
+
+class HeldLooks:
+    """Stands in for a watchdog's stop event, to hold its thread between looks.
+
+    Each of the thread's waits runs the next of ``holds`` instead of sleeping, as a loaded
+    machine may keep the thread off the CPU for as long; once they are spent, the waits
+    are real again.
+    """
+
+    def __init__(self, *holds: Callable[[], object]) -> None:
+        self._holds = list(holds)
+        self._stopped = threading.Event()
+
+    def wait(self, timeout: float) -> bool:
+        if self._holds:
+            self._holds.pop(0)()
+            return self._stopped.is_set()
+        return self._stopped.wait(timeout)
+
+    def set(self) -> None:
+        self._stopped.set()
+
+
+def test_a_block_from_the_first_moment_is_seen_at_a_late_first_look(run: Runner[None], gate: Gate) -> None:
+    # The watchdog's thread looks once during the block, and only once it is THRESHOLD
+    # old; its next look comes after the block. That one look must find it.
+    reports: list[offload.BlockReport] = []
+    watchdog = offload.watch_loop(THRESHOLD, on_block=reports.append)
+    blocked, released, answered = gate(), gate(), gate()
+    began: list[float] = []
+
+    def until_the_block_is_threshold_old() -> None:
+        blocked.wait()
+        wait_until(lambda: time.monotonic() > began[0] + THRESHOLD, what="the threshold")
+
+    def until_the_loop_has_turned_after_it() -> None:
+        released.set()
+        answered.wait()
+
+    watchdog._stopping = HeldLooks(until_the_block_is_threshold_old, until_the_loop_has_turned_after_it)  # type: ignore[assignment]
+
+    async def main() -> None:
+        with watchdog:
+            began.append(time.monotonic())
+            blocked.set()
+            released.wait()
+            await asyncio.sleep(0)  # the turn that answers the first probe
+            answered.set()
+
+    run(main())
+    [report] = reports
+    assert "main" in [frame.name for frame in report.stack]
+    assert report.duration > THRESHOLD
 
 
 def test_a_block_in_progress_when_the_loop_closes_is_reported(loop_name: str, blocker: Blocker) -> None:
