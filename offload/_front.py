@@ -27,14 +27,14 @@ import concurrent.futures
 import functools
 import sys
 import threading
-from typing import TYPE_CHECKING, Any, ParamSpec, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from ._call import CallBody, submit
 from ._exceptions import PoolClosedError
+from ._shutdown import ShutsDownOnExit
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
-    from types import TracebackType
 
     import distributed
 
@@ -46,7 +46,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class ExecutorFront:
+class ExecutorFront(ShutsDownOnExit):
     """Runs calls on an executor; each call is awaited as one of offload's own.
 
     Example::
@@ -115,17 +115,6 @@ class ExecutorFront:
         if wait:
             with self._lock:
                 self._all_done.wait_for(lambda: not self._futures)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.shutdown(wait=True)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"

@@ -47,10 +47,10 @@ from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 
 from ._call import submit
 from ._exceptions import PoolClosedError, ThreadStartError
+from ._shutdown import ShutsDownOnExit
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
-    from types import TracebackType
 
 __all__ = [
     "DEFAULT_IDLE_TIMEOUT",
@@ -171,7 +171,7 @@ def current_work() -> Work | None:
     return None if worker is None else worker.work
 
 
-class Pool:
+class Pool(ShutsDownOnExit):
     """A pool of threads for blocking calls that never holds more than one waiting thread.
 
     It grows on demand up to ``max_threads`` threads running calls at once, queues calls
@@ -328,17 +328,6 @@ class Pool:
         if wait:
             with self._lock:
                 self._all_threads_gone.wait_for(lambda: self._threads == 0)
-
-    def __enter__(self) -> Pool:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.shutdown(wait=True)
 
     # --- submitting side (the event loop's thread: never waits) ---
 

@@ -20,6 +20,8 @@ async def check_offload_types() -> None:
     pool = offload.Pool(max_threads=4)
     assert_type(await pool.run(parse, "7"), int)
     assert_type(pool.stats(), offload.PoolStats)
+    with pool as entered:
+        assert_type(entered, offload.Pool)
     assert_type(offload.cancelled(), bool)
     await offload.offload(parse, 12)  # type: ignore[arg-type]
     await offload.offload(parse, "1", bass=2)  # type: ignore[call-arg]
@@ -63,6 +65,8 @@ async def check_front_types() -> None:
     cluster = offload.Cluster("tcp://127.0.0.1:8786")
     assert_type(await cluster(parse, "3"), int)
     await processes.run(parse, 3)  # type: ignore[arg-type]
+    with offload.ProcessPool() as entered:
+        assert_type(entered, offload.ProcessPool)
     await cluster(parse, "3", bass=2)  # type: ignore[call-arg]
 
 
