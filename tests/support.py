@@ -65,6 +65,13 @@ async def gather_in_one_wakeup(calls: list[Awaitable[T]], drain_sizes: list[int]
     return results
 
 
+def start_blocker(pool: offload.Pool, release: threading.Event) -> Awaitable[bool]:
+    """Submits ``release.wait`` to ``pool``, an idle pool, and returns once a thread runs it."""
+    blocker = pool.run(release.wait)
+    wait_until(lambda: pool.stats().busy == 1, what="the blocker to start")
+    return blocker
+
+
 def assert_invariant(pool: offload.Pool) -> offload.PoolStats:
     s = pool.stats()
     assert s.threads == s.busy + s.idle + s.starting, s

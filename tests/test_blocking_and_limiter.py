@@ -9,7 +9,7 @@ import pytest
 
 import offload
 
-from .support import ConcurrencyProbe, Gate, Runner, wait_until
+from .support import ConcurrencyProbe, Gate, Runner, start_blocker
 
 
 @offload.blocking
@@ -116,8 +116,7 @@ class TestLimiter:
         release = gate()
 
         async def main() -> None:
-            blocker = pool.run(release.wait)
-            wait_until(lambda: pool.stats().busy == 1, what="the blocker to start")
+            blocker = start_blocker(pool, release)
             queued_in_pool = limiter.run(int)
             assert (limiter.running, pool.stats().queued) == (1, 1)
             queued_in_pool.cancel()  # type: ignore[attr-defined]

@@ -17,7 +17,7 @@ import pytest
 import offload
 from offload import _call, _delivery, _pool
 
-from .support import LOOP_FACTORIES, Gate, MakePool, Runner, assert_invariant, wait_until
+from .support import LOOP_FACTORIES, Gate, MakePool, Runner, assert_invariant, start_blocker, wait_until
 
 # How long a test waits for an outcome before calling it lost (a liveness deadline,
 # not a timing assertion: a sound pool delivers in milliseconds).
@@ -78,8 +78,7 @@ def test_thread_start_failure_with_a_busy_thread_fails_no_call(
         raise RuntimeError("can't start new thread")
 
     async def main() -> None:
-        blocker = pool.run(release.wait)
-        wait_until(lambda: pool.stats().busy == 1, what="the blocker to start")
+        blocker = start_blocker(pool, release)
         monkeypatch.setattr(_pool._thread, "start_new_thread", refuse)
         queued = pool.run(int, "3")
         s = assert_invariant(pool)

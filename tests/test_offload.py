@@ -14,7 +14,7 @@ import pytest
 
 import offload
 
-from .support import Gate, MakePool, Runner, assert_invariant, wait_until
+from .support import Gate, MakePool, Runner, assert_invariant, start_blocker, wait_until
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="unset")
 
@@ -117,8 +117,7 @@ class TestCancellation:
         ran: list[str] = []
 
         async def main() -> None:
-            blocker = pool.run(release.wait)
-            wait_until(lambda: pool.stats().busy == 1, what="the blocker to start")
+            blocker = start_blocker(pool, release)
             queued = asyncio.ensure_future(_await(pool.run(ran.append, "queued")))
             await asyncio.sleep(0)  # let the task start awaiting
             assert pool.stats().queued == 1

@@ -10,7 +10,7 @@ import pytest
 
 import offload
 
-from .support import Gate, MakePool, Runner, assert_invariant, wait_until
+from .support import Gate, MakePool, Runner, assert_invariant, start_blocker, wait_until
 
 
 def test_sequential_calls_run_on_one_thread(run: Runner[None], pool: offload.Pool) -> None:
@@ -78,8 +78,7 @@ def test_calls_beyond_max_threads_queue_in_fifo_order(
     started: list[int] = []
 
     async def main() -> None:
-        blocker = pool.run(release.wait)
-        wait_until(lambda: pool.stats().busy == 1, what="the blocker to start")
+        blocker = start_blocker(pool, release)
         queued = [pool.run(started.append, i) for i in range(10)]
         s = assert_invariant(pool)
         assert (s.threads, s.queued) == (1, 10)

@@ -26,6 +26,7 @@ from .support import (
     Runner,
     assert_invariant,
     run_script,
+    start_blocker,
     wait_until,
 )
 
@@ -140,8 +141,7 @@ def test_cancellation_arriving_as_a_queued_call_starts(
         saw_cancelled.append(offload.cancelled())
 
     async def main() -> None:
-        blocker = pool.run(release.wait)
-        wait_until(lambda: pool.stats().busy == 1, what="the blocker to start")
+        blocker = start_blocker(pool, release)
         call = pool.run(queued_call)
         assert pool.stats().queued == 1
         holding_lock.hold()
