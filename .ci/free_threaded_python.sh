@@ -6,7 +6,7 @@
 # So the source comes through the apt mirror this machine already uses: a deb-src line for
 # trixie is derived from the configured sources (no host name is written here), kept in a
 # temporary apt configuration, and the tarball lands in pyenv's download cache, where
-# python-build checks it against the checksum it pins and builds from it (about 8 minutes on
+# python-build checks it against the checksum it pins and builds from it (5 to 9 minutes on
 # 2 cores). Later runs find the built interpreter in the cache folder and only print its path.
 #
 # Progress goes to stderr; stdout is the interpreter's path alone, for
