@@ -45,7 +45,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 
-from ._call import submit
+from ._call import chained, submit
 from ._exceptions import PoolClosedError, ThreadStartError
 from ._shutdown import ShutsDownOnExit
 
@@ -416,10 +416,9 @@ class Pool(ShutsDownOnExit):
             self._starting = False
             self._leave_locked()
             stranded = self._pop_all_locked() if self._threads == 0 else []
-        for work in stranded:
-            failure = ThreadStartError(f"pool {self._name!r} could not start a thread: {error}")
-            failure.__cause__ = error
-            work.fail(failure)
+        message = f"pool {self._name!r} could not start a thread: {error}"
+        for work in stranded:  # an exception each: raising one changes its traceback
+            work.fail(chained(ThreadStartError(message), error))
 
     # --- the pool thread ---
 
