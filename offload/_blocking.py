@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, ParamSpec, TypeVar, overload
 
-from ._call import check_callable, submit
+from ._call import check_callable, submit_checked
 from ._limiter import Limiter
 from ._offload import default_pool
 from ._pool import Pool
@@ -58,10 +58,10 @@ def blocking(
 
 
 def _wrap(fn: Callable[P, R], runner: Pool | Limiter | None) -> Callable[P, Awaitable[R]]:
-    check_callable(fn)
+    check_callable(fn)  # once, here, rather than at every call
 
     @functools.wraps(fn)
     def offloaded(*args: P.args, **kwargs: P.kwargs) -> Awaitable[R]:
-        return submit(runner or default_pool(), fn, args, kwargs)
+        return submit_checked(runner or default_pool(), fn, args, kwargs)
 
     return offloaded

@@ -19,7 +19,7 @@ import threading
 from types import BuiltinFunctionType, CoroutineType, FunctionType, MethodType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._delivery import AsyncioInbox, asyncio_inbox_for
+from ._delivery import AsyncioInbox, Inbox, asyncio_inbox_for
 
 if TYPE_CHECKING:
     import concurrent.futures
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from ._pool import Submitter
 
-__all__ = ["AsyncioCall", "CallBody", "chained", "check_callable", "describe", "submit"]
+__all__ = ["AsyncioCall", "CallBody", "chained", "check_callable", "describe", "submit", "submit_checked"]
 
 R = TypeVar("R")
 
@@ -44,10 +44,17 @@ def submit(
     On asyncio (and uvloop) the call is submitted now and its Future returned; under
     trio, the returned coroutine submits it when awaited.
     """
+    check_callable(fn)
+    return submit_checked(submitter, fn, args, kwargs)
+
+
+def submit_checked(
+    submitter: Submitter, fn: Callable[..., R], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Awaitable[R]:
+    """``submit()`` for a function that ``check_callable()`` has passed already."""
     loop = _get_running_loop()
     if loop is None:
         return _submit_without_asyncio(submitter, fn, args, kwargs)
-    check_callable(fn)
     call: AsyncioCall = AsyncioCall(loop=loop)
     call._inbox = asyncio_inbox_for(loop)
     call.bind(submitter, fn, args, kwargs)
@@ -61,14 +68,13 @@ def _submit_without_asyncio(
     trio = sys.modules.get("trio")
     if trio is not None:
         try:
-            trio.lowlevel.current_trio_token()
+            token = trio.lowlevel.current_trio_token()
         except RuntimeError:
             pass
         else:
             from ._trio import submit_on_trio
 
-            check_callable(fn)
-            return submit_on_trio(submitter, fn, args, kwargs)
+            return submit_on_trio(submitter, fn, args, kwargs, token)
     raise RuntimeError(
         "offload() needs a running event loop in this thread (asyncio, uvloop or trio); "
         "call it from a coroutine, for example one run by asyncio.run() or anyio.run()"
@@ -153,6 +159,7 @@ class CallBody:
     _label: str
     _value: Any
     _error: BaseException | None
+    _inbox: Inbox
     cancel_requested: bool
     queued: bool
 
@@ -215,8 +222,17 @@ class CallBody:
         self._send()
 
     def _send(self) -> None:
-        """Sends the outcome to the awaiter."""
-        raise NotImplementedError
+        """Sends the outcome to the awaiter, through its loop's inbox."""
+        if self.cancel_requested:
+            # The awaiter was released when it was cancelled: do not wake the loop for
+            # an outcome nobody will read. (If cancel() comes later, settle() sees it.)
+            self.report_lost_error()
+        else:
+            self._inbox.put(self)
+
+    if TYPE_CHECKING:  # each front end's own; the inbox calls it on the loop's thread
+
+        def settle(self) -> None: ...
 
     def report_lost_error(self) -> None:
         """Logs the call's exception, which its cancelled awaiter will never see."""
@@ -262,14 +278,6 @@ class AsyncioCall(CallBody, asyncio.Future[Any]):
             self.set_exception(self._error)
 
     # --- the pool's side, on a pool thread ---
-
-    def _send(self) -> None:
-        if self.cancel_requested:
-            # The awaiter was released when it was cancelled: do not wake the loop for
-            # an outcome nobody will read. (If cancel() comes later, settle() sees it.)
-            self.report_lost_error()
-        else:
-            self._inbox.put(self)
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:

@@ -28,21 +28,14 @@ R = TypeVar("R")
 
 
 class TrioCall(CallBody):
-    __slots__ = (*CallBody.BODY_SLOTS, "_aborted", "_inbox", "_task")
+    __slots__ = (*CallBody.BODY_SLOTS, "_inbox", "_task")
 
     _inbox: TrioInbox
     _task: trio.lowlevel.Task
-    _aborted: bool
-
-    def _send(self) -> None:
-        if self.cancel_requested:
-            self.report_lost_error()
-        else:
-            self._inbox.put(self)
 
     def settle(self) -> None:
-        # On trio's thread, as abort() is: no lock needed between the two.
-        if self._aborted:
+        # On trio's thread, where abort() set cancel_requested: no lock needed to read it.
+        if self.cancel_requested:
             self.report_lost_error()
         elif self._error is None:
             trio.lowlevel.reschedule(self._task, outcome.Value(self._value))
@@ -51,19 +44,21 @@ class TrioCall(CallBody):
 
 
 async def submit_on_trio(
-    submitter: Submitter, fn: Callable[..., R], args: tuple[Any, ...], kwargs: dict[str, Any]
+    submitter: Submitter,
+    fn: Callable[..., R],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    token: trio.lowlevel.TrioToken,
 ) -> R:
     await trio.lowlevel.checkpoint_if_cancelled()
     call = TrioCall()
-    call._inbox = trio_inbox_for(trio.lowlevel.current_trio_token())
+    call._inbox = trio_inbox_for(token)
     call._task = trio.lowlevel.current_task()
-    call._aborted = False
     call.bind(submitter, fn, args, kwargs)
     submitter._submit(call)
 
     def abort(_: object) -> trio.lowlevel.Abort:
-        submitter._cancel(call)
-        call._aborted = True
+        submitter._cancel(call)  # sets call.cancel_requested
         return trio.lowlevel.Abort.SUCCEEDED
 
     result: R = await trio.lowlevel.wait_task_rescheduled(abort)
