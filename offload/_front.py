@@ -143,21 +143,19 @@ class ExecutorFront(ShutsDownOnExit):
     def _submit(self, work: Work) -> None:
         call = cast("CallBody", work)  # submit() hands every Submitter a CallBody
         self._check_open()  # without the lock: a call racing shutdown() may go either way
-        fn = call._fn
-        future = self._send(fn, call._args, call._kwargs)
+        future = self._send(call._fn, call._args, call._kwargs)
         with self._lock:
             self._futures[work] = future
         # Watched only once the future is recorded, so that _done() always finds it.
-        self._watch(future, functools.partial(self._settle, call, fn))
+        self._watch(future, functools.partial(self._settle, call))
 
     def _check_open(self) -> None:
         if self._closed:
             raise PoolClosedError(f"{self!r} is shut down; submit calls to another front")
 
-    def _settle(
-        self, call: CallBody, fn: Callable[..., Any], value: Any, error: BaseException | None
-    ) -> None:
-        call.finish(value, None if error is None else self._explain(error, fn))
+    def _settle(self, call: CallBody, value: Any, error: BaseException | None) -> None:
+        # The error is explained before finish(), which lets go of the call's function.
+        call.finish(value, None if error is None else self._explain(error, call._fn))
 
     def _cancel(self, work: Work) -> bool:
         with self._lock:
