@@ -70,7 +70,7 @@ def new_event_loop(*, use_uvloop: bool | None = None) -> asyncio.AbstractEventLo
     Raises:
         ImportError: ``use_uvloop=True`` and uvloop is not installed.
     """
-    loop = _new_uvloop() if _wants_uvloop(use_uvloop) else asyncio.new_event_loop()
+    loop = _new_loop(use_uvloop)
     install(loop)
     return loop
 
@@ -94,20 +94,15 @@ def run(main: Coroutine[Any, Any, T], *, use_uvloop: bool | None = None, debug: 
         return runner.run(main)
 
 
-def _wants_uvloop(use_uvloop: bool | None) -> bool:
-    if use_uvloop is not None:
-        return use_uvloop
-    try:
-        import uvloop  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _new_uvloop() -> asyncio.AbstractEventLoop:
+def _new_loop(use_uvloop: bool | None) -> asyncio.AbstractEventLoop:
+    """uvloop's loop if asked for, or by default where uvloop is installed; else asyncio's."""
+    if use_uvloop is False:
+        return asyncio.new_event_loop()
     try:
         import uvloop
     except ImportError:
-        raise ImportError("use_uvloop=True needs uvloop: pip install 'offload[uvloop]'") from None
+        if use_uvloop:
+            raise ImportError("use_uvloop=True needs uvloop: pip install 'offload[uvloop]'") from None
+        return asyncio.new_event_loop()
     loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
     return loop
