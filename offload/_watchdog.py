@@ -18,16 +18,16 @@ How it works, with ``period = threshold / 4``:
 2. While the last probe is unanswered, the watchdog thread sleeps until the last answer
    is ``threshold`` old. Then, if the loop runs, it is blocked: the thread takes the
    loop thread's stack (``sys._current_frames()``), then checks, under the lock, that
-   no answer came meanwhile, so that the stack was taken during the block, and marks a
-   block in progress.
-3. While the block lasts, the thread looks every ``period``: it takes the stack again,
-   and keeps it as the latest if the loop has still not answered once it is taken.
-4. The answer, or ``stop()``, records when the block ended, and the watchdog thread
-   sends one BlockReport for the whole block.
+   no answer came meanwhile, so that the stack was taken during the block.
+3. While the block lasts, the thread posts no probe and looks every ``period``: it
+   takes the stack again, and keeps it as the latest if the loop has still not answered
+   once it is taken.
+4. The answer, or ``stop()``, moves ``_last_beat`` on: that is when the block ended, and
+   the watchdog thread sends one BlockReport for the whole block.
 
-Locking: ``LoopWatchdog._lock`` guards ``_last_beat``, ``_probe_pending``, ``_in_block``
-and ``_block_ended``, the state the loop's thread and the watchdog's share. Nobody waits
-while holding it, and stacks are taken outside it.
+Locking: ``LoopWatchdog._lock`` guards ``_last_beat`` and ``_probe_pending``, the state
+the loop's thread and the watchdog's share. Nobody waits while holding it, and stacks
+are taken outside it.
 """
 
 from __future__ import annotations
@@ -187,8 +187,6 @@ class LoopWatchdog:
         self._lock = threading.Lock()
         self._last_beat = 0.0  # time.monotonic() of the loop's last turn
         self._probe_pending = False  # a probe is posted and the loop has not run it yet
-        self._in_block = False  # set by the watchdog thread, cleared by the next turn
-        self._block_ended: float | None = None  # when that turn came
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         # Set by start(), on the loop's thread.
@@ -258,9 +256,6 @@ class LoopWatchdog:
         with self._lock:
             self._last_beat = now
             self._probe_pending = False
-            if self._in_block:
-                self._in_block = False
-                self._block_ended = now
 
     # --- the watchdog's thread ---
 
@@ -275,7 +270,7 @@ class LoopWatchdog:
             else:
                 block, wait = self._follow(block), self._period
         if block is not None:
-            self._report(block, self._end_of_block())
+            self._report(block, self._end_of(block))
 
     def _look_for_block(self) -> tuple[_Block | None, float]:
         """A block now in progress, or None; and the seconds to wait before looking again."""
@@ -295,8 +290,6 @@ class LoopWatchdog:
             if self._last_beat != last_beat:
                 # It answered while we looked: the stack may be from after the block.
                 return None, self._period
-            self._in_block = True
-            self._block_ended = None
         return _Block(last_beat, stack), self._period
 
     def _probe(self) -> None:
@@ -306,16 +299,22 @@ class LoopWatchdog:
 
     def _follow(self, block: _Block) -> _Block | None:
         stack = _capture_stack(self._loop_thread_id)
-        ended = self._end_of_block()
+        ended = self._end_of(block)
         if ended is None:
             block.latest = stack
             return block
         self._report(block, ended)
         return None
 
-    def _end_of_block(self) -> float | None:
+    def _end_of(self, block: _Block) -> float | None:
+        """When ``block`` ended (the loop's first turn after it), or None while it lasts.
+
+        No probe is posted while a block is followed, so the first turn after it, or
+        stop(), is the first write to ``_last_beat`` since the block was seen.
+        """
         with self._lock:
-            return self._block_ended
+            last_beat = self._last_beat
+        return None if last_beat == block.since else last_beat
 
     def _report(self, block: _Block, ended: float | None) -> None:
         if ended is None:  # the loop was closed during the block, without stop()
