@@ -13,9 +13,7 @@ import pytest
 import offload
 from offload import _delivery
 
-from .support import Gate, until, wait_until
-
-AnyioRun = Callable[..., Any]
+from .support import AnyioRun, Gate, until, wait_until
 
 
 async def call_in(pool: offload.Pool, fn: Callable[..., Any], *args: Any) -> Any:
@@ -65,6 +63,9 @@ def test_a_running_call_releases_its_awaiter_and_sees_cancelled(
             saw.set()
 
     async def main() -> None:
+        # Leaves the pool's thread idle (it parks before it delivers), so that the call
+        # below is handed to it at once: running, not queued, whenever the deadline comes.
+        await pool.run(int)
         with pytest.raises(TimeoutError):
             with anyio.fail_after(0.01):
                 await pool.run(long_call)
