@@ -34,6 +34,7 @@ else:
 Runner = Callable[[Coroutine[Any, Any, T]], T]
 Gate = Callable[[], threading.Event]
 MakePool = Callable[..., offload.Pool]
+AnyioRun = Callable[..., Any]  # the anyio_run fixture: runs an async function on a backend
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
@@ -52,6 +53,11 @@ async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
     with anyio.fail_after(timeout):
         while not condition():
             await anyio.sleep(0.001)
+
+
+async def awaited(awaitable: Awaitable[T]) -> T:
+    """Awaits ``awaitable`` in a coroutine, for ``asyncio.ensure_future()`` to make a task of."""
+    return await awaitable
 
 
 async def gather_in_one_wakeup(calls: list[Awaitable[T]], drain_sizes: list[int]) -> list[T]:

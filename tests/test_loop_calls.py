@@ -10,7 +10,7 @@ import pytest
 
 import offload
 
-from .support import Gate, Runner, wait_until
+from .support import Gate, Runner, awaited, until, wait_until
 
 
 def test_call_on_loop_runs_on_the_loops_thread(run: Runner[None], pool: offload.Pool) -> None:
@@ -55,10 +55,11 @@ def test_exceptions_travel_back_to_the_thread(run: Runner[None], pool: offload.P
 def test_cancelling_the_awaiter_cancels_the_call_on_the_loop(
     run: Runner[None], pool: offload.Pool, gate: Gate
 ) -> None:
-    on_loop_cancelled = gate()
+    on_loop_started, on_loop_cancelled = gate(), gate()
     outcome: list[str] = []
 
     async def wait_forever() -> None:
+        on_loop_started.set()
         try:
             await asyncio.Event().wait()
         except asyncio.CancelledError:
@@ -72,20 +73,16 @@ def test_cancelling_the_awaiter_cancels_the_call_on_the_loop(
             outcome.append("cancelled")
 
     async def main() -> None:
-        task = asyncio.ensure_future(_await(pool.run(in_thread)))
+        task = asyncio.ensure_future(awaited(pool.run(in_thread)))
         wait_until(lambda: pool.stats().busy == 1, what="the call to start")
-        await asyncio.sleep(0.01)  # let the nested coroutine start (either order is handled)
+        await until(on_loop_started.is_set)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        await asyncio.to_thread(on_loop_cancelled.wait, 10)
+        await until(on_loop_cancelled.is_set)
         wait_until(lambda: outcome == ["cancelled"], what="the thread to see the cancellation")
 
     run(main())
-
-
-async def _await(awaitable: object) -> object:
-    return await awaitable  # type: ignore[misc]
 
 
 def test_misuse_is_an_error_not_a_deadlock(run: Runner[None]) -> None:

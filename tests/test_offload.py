@@ -14,7 +14,7 @@ import pytest
 
 import offload
 
-from .support import Gate, MakePool, Runner, assert_invariant, start_blocker, wait_until
+from .support import Gate, MakePool, Runner, assert_invariant, awaited, start_blocker, wait_until
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="unset")
 
@@ -104,10 +104,6 @@ def test_stop_iteration_becomes_runtime_error(run: Runner[None], pool: offload.P
     run(main())
 
 
-async def _await(awaitable: Any) -> Any:
-    return await awaitable
-
-
 class TestCancellation:
     def test_a_queued_call_that_is_cancelled_never_runs(
         self, run: Runner[None], make_pool: MakePool, gate: Gate
@@ -118,7 +114,7 @@ class TestCancellation:
 
         async def main() -> None:
             blocker = start_blocker(pool, release)
-            queued = asyncio.ensure_future(_await(pool.run(ran.append, "queued")))
+            queued = asyncio.ensure_future(awaited(pool.run(ran.append, "queued")))
             await asyncio.sleep(0)  # let the task start awaiting
             assert pool.stats().queued == 1
             queued.cancel()
@@ -144,7 +140,7 @@ class TestCancellation:
             return "dropped"
 
         async def main() -> None:
-            task = asyncio.ensure_future(_await(pool.run(long_call)))
+            task = asyncio.ensure_future(awaited(pool.run(long_call)))
             wait_until(lambda: pool.stats().busy == 1, what="the call to start")
             await asyncio.sleep(0)  # let the task start awaiting
             task.cancel()
@@ -194,7 +190,7 @@ class TestCancellation:
                     return
 
         async def main() -> None:
-            task = asyncio.ensure_future(_await(pool.run(steps_until_cancelled)))
+            task = asyncio.ensure_future(awaited(pool.run(steps_until_cancelled)))
             assert await asyncio.to_thread(started.wait, 10)
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
