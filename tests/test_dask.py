@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +21,13 @@ import pytest
 import offload
 
 from . import remote_work
-from .support import Runner, gather_in_one_wakeup, wait_until
+from .support import AnyioRun, Runner, gather_in_one_wakeup, wait_until
 
 # Dask is an optional extra, left out where it does not install (the free-threaded build).
 dask = pytest.importorskip("dask")
 distributed = pytest.importorskip("distributed")
 Client, KilledWorker, LocalCluster = distributed.Client, distributed.KilledWorker, distributed.LocalCluster
 
-AnyioRun = Callable[..., Any]
 
 # Shared with the functions the in-process worker runs: reset by the `state` fixture.
 _release = threading.Event()

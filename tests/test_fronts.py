@@ -14,9 +14,7 @@ import pytest
 
 import offload
 
-from .support import Gate, Runner, gather_in_one_wakeup, until, wait_until
-
-AnyioRun = Callable[..., Any]
+from .support import AnyioRun, Gate, Runner, gather_in_one_wakeup, until, wait_until
 
 
 def fail_here(message: str) -> None:

@@ -226,8 +226,7 @@ class TestShutdown:
         release = gate()
 
         async def main() -> None:
-            call = pool.run(release.wait)
-            wait_until(lambda: pool.stats().busy == 1, what="the call to start")
+            call = start_blocker(pool, release)
             pool.shutdown(wait=False)
             assert pool.stats().threads == 1
             release.set()

@@ -22,9 +22,8 @@ import pytest
 import offload
 
 from . import remote_work
-from .support import Runner, gather_in_one_wakeup, wait_until
+from .support import AnyioRun, Runner, gather_in_one_wakeup, wait_until
 
-AnyioRun = Callable[..., Any]
 MakeProcessPool = Callable[..., offload.ProcessPool]
 
 SPAWN = multiprocessing.get_context("spawn")

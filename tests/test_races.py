@@ -272,8 +272,7 @@ def test_shutdown_while_calls_are_queued_and_running(
     ran: list[int] = []
 
     async def main() -> None:
-        running = pool.run(release.wait)
-        wait_until(lambda: pool.stats().busy == 1, what="the first call to start")
+        running = start_blocker(pool, release)
         queued = [pool.run(ran.append, i) for i in range(2)]
         closer = threading.Thread(target=pool.shutdown, kwargs={"cancel_queued": cancel_queued})
         closer.start()

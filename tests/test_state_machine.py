@@ -38,7 +38,7 @@ from hypothesis.stateful import (
 
 import offload
 
-from .support import LOOP_FACTORIES, IdleClock, wait_until
+from .support import LOOP_FACTORIES, IdleClock, assert_invariant, wait_until
 
 # A liveness deadline for outcomes, not a timing assertion: a sound pool delivers in
 # milliseconds, a lost outcome never.
@@ -222,9 +222,7 @@ class Machine(RuleBasedStateMachine):
     @invariant()
     def holds(self) -> None:
         wait_until(self.quiet, timeout=LOST_AFTER, what=f"the pool to be quiet: {self.pool.stats()}")
-        s = self.pool.stats()
-        assert s.threads == s.busy + s.idle + s.starting, s
-        assert s.idle + s.starting <= 1, s
+        s = assert_invariant(self.pool)
         assert self.clock.waiting <= 1
         assert s.peak_threads <= self.pool.max_threads, s
         with self.lock:
