@@ -35,6 +35,7 @@ import offload
 from ._implementations import Call
 from ._report import Results, _cell
 from ._runner import machine
+from ._scenarios import crunch, noop
 
 __all__ = ["BACKENDS", "crunch", "main"]
 
@@ -58,18 +59,6 @@ SIZES = {
     "quick": Size(n=300_000, calls=4 * CPUS, round_trips=200, repetitions=3),
     "full": Size(n=300_000, calls=8 * CPUS, round_trips=1000, repetitions=5),
 }
-
-
-def crunch(n: int) -> int:
-    """Pure-Python CPU work: it holds the GIL the whole time."""
-    total = 0
-    for i in range(n):
-        total += i * i % 7
-    return total
-
-
-def noop() -> None:
-    pass
 
 
 @contextlib.asynccontextmanager

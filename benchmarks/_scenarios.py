@@ -168,7 +168,8 @@ async def gil_release(call: Call, buffers: int, mib: float) -> dict[str, float]:
     return await _speedup_over_loop(call, _digest, data)
 
 
-def _count(n: int) -> int:
+def crunch(n: int) -> int:
+    """Pure-Python CPU work: it holds the GIL (where there is one) the whole time."""
     total = 0
     for i in range(n):
         total += i * i % 7
@@ -182,7 +183,7 @@ async def cpu_bound(call: Call, calls: int, iterations: int) -> dict[str, float]
     turns, so about 1x at best; on a free-threaded build (3.13t) they run at once, on
     as many cores as there are calls.
     """
-    return await _speedup_over_loop(call, _count, [iterations] * calls)
+    return await _speedup_over_loop(call, crunch, [iterations] * calls)
 
 
 async def _speedup_over_loop(call: Call, fn: Callable[[Any], object], inputs: list[Any]) -> dict[str, float]:

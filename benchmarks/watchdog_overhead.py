@@ -41,6 +41,9 @@ from contextlib import AbstractAsyncContextManager, nullcontext
 
 import offload
 
+from ._runner import LOOPS
+from ._scenarios import noop
+
 __all__ = ["main"]
 
 Workload = Callable[[int], Awaitable[None]]
@@ -55,10 +58,6 @@ CONDITIONS: dict[str, float | None] = {
     "with": DEFAULT_THRESHOLD,
     AMPLIFIED: DEFAULT_THRESHOLD / 25,
 }
-
-
-def noop() -> None:
-    pass
 
 
 async def round_trip(n: int) -> None:
@@ -83,17 +82,6 @@ WORKLOADS: dict[str, tuple[Workload, int]] = {
 }
 
 
-def loop_factories() -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
-    factories: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {"asyncio": asyncio.new_event_loop}
-    try:
-        import uvloop
-    except ImportError:
-        pass
-    else:
-        factories["uvloop"] = uvloop.new_event_loop
-    return factories
-
-
 async def measure(workload: Workload, n: int, threshold: float | None) -> Sample:
     if workload is not idle:
         await workload(n // 10)  # warm up: the pool's thread, the caches
@@ -114,7 +102,7 @@ def run(repetitions: int, scale: float) -> dict[tuple[str, str], Samples]:
     for repetition in range(repetitions):
         turn = repetition % len(conditions)
         order = conditions[turn:] + conditions[:turn]
-        for loop_name, factory in loop_factories().items():
+        for loop_name, factory in LOOPS.items():
             for name, (workload, n) in WORKLOADS.items():
                 if name == "idle" and repetition >= 3:
                     continue  # a second each: three are plenty for a figure this steady
