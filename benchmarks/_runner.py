@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from ._implementations import IMPLEMENTATIONS, open_implementation
@@ -28,6 +29,8 @@ else:
     LOOPS["uvloop"] = uvloop.new_event_loop
 
 REPETITIONS = {"smoke": 1, "quick": 3, "full": 7}
+
+CHECKOUT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ def _measure_in_child(scenario: Scenario, implementation: str, loop: str, mode: 
     request = json.dumps([scenario.name, implementation, loop, mode])
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks._child", request],
+        cwd=CHECKOUT,  # where -m finds the benchmarks, which are not installed with offload
         capture_output=True,
         text=True,
         check=False,
