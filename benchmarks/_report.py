@@ -107,18 +107,18 @@ def print_tables(results: Results, console: Console) -> None:
     )
     loops = results.loops()
     descriptions = {s.name: s.description for s in SCENARIOS}
-    by_scenario: dict[str, list[Key]] = defaultdict(list)
-    for key in results.keys_in_order():
-        if key[0] == loops[0] or not any(k[1:] == key[1:] for k in by_scenario[key[1]]):
-            by_scenario[key[1]].append(key)
-    for scenario, keys in by_scenario.items():
+    # The rows of each scenario, (implementation, metric) in order, once whatever the loops.
+    rows: dict[str, dict[tuple[str, str], None]] = defaultdict(dict)
+    for _, scenario, implementation, metric in results.keys_in_order():
+        rows[scenario][implementation, metric] = None
+    for scenario, keys in rows.items():
         table = Table(title=f"{scenario}: {descriptions.get(scenario, '')}", title_justify="left")
         table.add_column("metric")
         table.add_column("implementation")
         for loop in loops:
             table.add_column(loop, justify="right")
             table.add_column("×", justify="right")
-        for _, _, implementation, metric in keys:
+        for implementation, metric in keys:
             cells: list[str] = []
             for loop in loops:
                 cells.extend(_cell(results, (loop, scenario, implementation, metric)))
@@ -195,7 +195,8 @@ def markdown(results: Results) -> str:
     header = ["loop", "scenario", "metric", *implementations]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     rows = dict.fromkeys((k[0], k[1], k[3]) for k in results.keys_in_order())
-    for loop, scenario, metric in sorted(rows, key=lambda row: results.loops().index(row[0])):
+    loops = results.loops()
+    for loop, scenario, metric in sorted(rows, key=lambda row: loops.index(row[0])):
         cells = []
         for implementation in implementations:
             key = (loop, scenario, implementation, metric)

@@ -95,9 +95,13 @@ def _measure_in_child(scenario: Scenario, implementation: str, loop: str, mode: 
     return result
 
 
+def gil_enabled() -> bool:
+    """Whether this interpreter runs with the GIL (always, before free-threaded 3.13)."""
+    return bool(getattr(sys, "_is_gil_enabled", lambda: True)())
+
+
 def machine(loops: tuple[str, ...]) -> dict[str, Any]:
     """What the figures were measured on, recorded with every result."""
-    gil = getattr(sys, "_is_gil_enabled", lambda: True)()
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "cpus": os.cpu_count(),
@@ -105,7 +109,7 @@ def machine(loops: tuple[str, ...]) -> dict[str, Any]:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
-        "gil": gil,
+        "gil": gil_enabled(),
         "loops": list(loops),
         "versions": {name: _version(name) for name in ("offload", "uvloop", "anyio")},
     }

@@ -13,7 +13,7 @@ import os
 import statistics
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +51,11 @@ METRICS: dict[str, Metric] = {
 
 def noop() -> None:
     pass
+
+
+def _p99(ordered: Sequence[float]) -> float:
+    """The 99th percentile of ``ordered``, sorted, by the nearest rank below."""
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
 class ThreadSampler:
@@ -95,7 +100,7 @@ async def round_trip(call: Call, calls: int) -> dict[str, float]:
     samples.sort()
     return {
         "median_us": statistics.median(samples) / 1e3,
-        "p99_us": samples[min(len(samples) - 1, int(len(samples) * 0.99))] / 1e3,
+        "p99_us": _p99(samples) / 1e3,
         "loop_cpu_us_per_call": cpu / calls * 1e6,
     }
 
@@ -228,7 +233,7 @@ async def responsiveness(call: Call, seconds: float, producers: int) -> dict[str
     late.sort()
     return {
         "tick_late_p50_ms": statistics.median(late) * 1e3,
-        "tick_late_p99_ms": late[min(len(late) - 1, int(len(late) * 0.99))] * 1e3,
+        "tick_late_p99_ms": _p99(late) * 1e3,
         "calls_per_s": served / (time.perf_counter() - start),
     }
 

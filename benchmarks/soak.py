@@ -36,7 +36,7 @@ from typing import Any
 
 import offload
 
-from ._runner import LOOPS
+from ._runner import LOOPS, gil_enabled
 from ._scenarios import _rss_mib
 
 __all__ = ["Soak", "main"]
@@ -258,7 +258,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--loop", choices=list(LOOPS), default="asyncio")
     arguments = parser.parse_args(argv)
     soak = Soak(arguments.calls, arguments.max_threads, arguments.seed)
-    gil = "GIL" if getattr(sys, "_is_gil_enabled", lambda: True)() else "no GIL"
+    gil = "GIL" if gil_enabled() else "no GIL"
     print(
         f"soak: {arguments.calls:,} calls on {arguments.loop}, max_threads={arguments.max_threads}, "
         f"Python {sys.version.split()[0]} ({gil})"
