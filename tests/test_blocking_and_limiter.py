@@ -9,7 +9,7 @@ import pytest
 
 import offload
 
-from .support import ConcurrencyProbe, Gate, Runner, start_blocker
+from .support import ConcurrencyProbe, Gate, MakePool, Runner, start_blocker
 
 
 @offload.blocking
@@ -109,9 +109,9 @@ class TestLimiter:
         run(main())
 
     def test_a_place_is_freed_when_a_pool_queued_call_is_cancelled(
-        self, run: Runner[None], make_pool: offload.Pool, gate: Gate
+        self, run: Runner[None], make_pool: MakePool, gate: Gate
     ) -> None:
-        pool = make_pool(max_threads=1)  # type: ignore[operator]
+        pool = make_pool(max_threads=1)
         limiter = offload.Limiter(2, pool=pool)
         release = gate()
 

@@ -115,10 +115,6 @@ def cluster(client: Client) -> Iterator[offload.Cluster]:
         yield cluster
 
 
-def fail_on_worker(message: str) -> None:
-    raise ValueError(message)
-
-
 def test_results_and_exceptions_with_the_workers_traceback(
     run: Runner[None], cluster: offload.Cluster
 ) -> None:
@@ -126,8 +122,8 @@ def test_results_and_exceptions_with_the_workers_traceback(
         assert await cluster.run(divmod, 7, 2) == (3, 1)
         assert await cluster(lambda x: x * 2, 21) == 42  # cloudpickle sends lambdas too
         with pytest.raises(ValueError, match="on the worker") as info:
-            await cluster.run(fail_on_worker, "on the worker")
-        assert info.traceback[-1].name == "fail_on_worker"
+            await cluster.run(remote_work.fail, "on the worker")
+        assert info.traceback[-1].name == "fail"
 
     run(main())
 
@@ -250,7 +246,7 @@ def test_runs_under_anyio(anyio_run: AnyioRun, cluster: offload.Cluster) -> None
     async def main() -> None:
         assert await cluster.run(abs, -3) == 3
         with pytest.raises(ValueError, match="under anyio"):
-            await cluster.run(fail_on_worker, "under anyio")
+            await cluster.run(remote_work.fail, "under anyio")
 
     anyio_run(main)
 

@@ -15,7 +15,7 @@ import pytest
 
 import offload
 
-from .support import ConcurrencyProbe, Gate, assert_invariant, wait_until
+from .support import ConcurrencyProbe, Gate, MakePool, assert_invariant, wait_until
 
 ExecutorFactory = Callable[..., ThreadPoolExecutor]
 
@@ -65,7 +65,7 @@ def test_max_workers_bounds_running_calls(make_executor: ExecutorFactory, gate: 
     futures = [executor.submit(probe.task) for _ in range(6)]
     probe.wait_inside(2)
     probe.release.set()
-    wait(futures, timeout=10)
+    assert not wait(futures, timeout=10).not_done
     assert probe.peak == 2
 
 
@@ -165,14 +165,14 @@ class TestOffloadSpecific:
         with offload.Executor(max_workers=8) as executor:
             barrier = threading.Barrier(8, timeout=10)
             futures = [executor.submit(barrier.wait) for _ in range(8)]
-            wait(futures, timeout=10)
+            assert not wait(futures, timeout=10).not_done
             wait_until(lambda: executor.pool.stats().threads == 1, what="all but one thread to leave")
             s = assert_invariant(executor.pool)
             assert (s.peak_threads, s.idle) == (8, 1)
             release.set()
         assert executor.pool.stats().threads == 0
 
-    def test_a_shared_pool_stays_open_after_shutdown(self, make_pool: Callable[..., offload.Pool]) -> None:
+    def test_a_shared_pool_stays_open_after_shutdown(self, make_pool: MakePool) -> None:
         pool = make_pool()
         executor = offload.Executor(pool=pool)
         assert executor.submit(int, "6").result(timeout=10) == 6

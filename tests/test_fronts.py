@@ -14,11 +14,8 @@ import pytest
 
 import offload
 
+from . import remote_work
 from .support import AnyioRun, Gate, Runner, gather_in_one_wakeup, until, wait_until
-
-
-def fail_here(message: str) -> None:
-    raise ValueError(message)
 
 
 def test_results_and_exceptions_with_their_traceback(run: Runner[None]) -> None:
@@ -28,8 +25,8 @@ def test_results_and_exceptions_with_their_traceback(run: Runner[None]) -> None:
             assert await front.run(pow, 2, 10) == 1024
             assert await front(dict, a=1) == {"a": 1}  # calling the front is run()
             with pytest.raises(ValueError, match="from the executor") as info:
-                await front(fail_here, "from the executor")
-            assert traceback.extract_tb(info.value.__traceback__)[-1].name == "fail_here"
+                await front(remote_work.fail, "from the executor")
+            assert traceback.extract_tb(info.value.__traceback__)[-1].name == "fail"
 
     run(main())
 
