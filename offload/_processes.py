@@ -106,13 +106,13 @@ class ProcessPool(ExecutorFront):
                 awaiters get ``asyncio.CancelledError``.
         """
         super().shutdown(wait, cancel_queued=cancel_queued)
-        with self._lock:
-            executor = self._executor
-        executor.shutdown(wait=wait)
+        self._executor.shutdown(wait=wait)
 
     def _send(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        with self._lock:
-            executor = self._executor
+        # Read without the lock (a reference is read whole, with or without the GIL): the
+        # executor is only replaced under it, below, and a stale one is broken, so the
+        # call then takes that same path.
+        executor = self._executor
         try:
             return executor.submit(fn, *args, **kwargs)
         except BrokenExecutor:  # BrokenProcessPool, from a ProcessPoolExecutor
