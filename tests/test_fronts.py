@@ -33,13 +33,20 @@ def test_results_and_exceptions_with_their_traceback(run: Runner[None]) -> None:
 
 @pytest.mark.parametrize("cancel", ["by its awaiter", "by shutdown(cancel_queued=True)"])
 def test_a_queued_call_that_is_cancelled_never_runs(run: Runner[None], gate: Gate, cancel: str) -> None:
-    release = gate()
+    started, release = gate(), gate()
     ran: list[str] = []
+
+    def hold() -> bool:
+        started.set()
+        return release.wait()
 
     async def main() -> None:
         with ThreadPoolExecutor(max_workers=1) as executor:
             front = offload.via(executor)
-            running = front(release.wait)
+            running = front(hold)
+            # Running before the cancel, which would otherwise take it too while it waits
+            # in the executor's queue (seen on 3.13t).
+            wait_until(started.is_set, what="the first call to start")
             queued = front(ran.append, "queued")
             executor_future = front._futures[queued]
             if cancel == "by its awaiter":
