@@ -1,9 +1,10 @@
 """The second program of the 2006 Lua note, on offload.
 
-dopey starts a new sleepy coroutine every round. As in the original, which "ends up
-using a lot of pthreads in sequence, but only ever two at a time", threads come and go:
-when dopey's sleep ends while sleepy's thread is idle, dopey's thread exits rather than
-become a second waiting thread, yet no more than two pool threads are ever alive.
+dopey starts a new sleepy coroutine every round. The original "ends up using a lot of
+pthreads in sequence, but only ever two at a time". On offload it uses two threads in
+all: each sleepy's thread, its coroutine done, becomes the idle thread, which the next
+sleepy takes; dopey's thread returns to the loop with its outcome, and dopey's next
+sleep, made at once, takes it back rather than start another.
 
     python examples/seed_spawning.py
 """

@@ -2,7 +2,8 @@
 
 Two coroutines sleep in blocking calls; the event loop runs neither while they sleep.
 As in the original, which "ends up using just two pthreads", the pool uses exactly two
-threads: each finished sleep leaves its thread idle, and the next sleep reuses it.
+threads: each finished sleep's thread returns to the loop with its outcome, and the
+coroutine's next sleep, made at once, takes it back.
 
     python examples/seed_two_coroutines.py
 """

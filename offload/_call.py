@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import concurrent.futures
     from collections.abc import Awaitable, Callable
 
+    from ._delivery import Returning
     from ._pool import Submitter
 
 __all__ = ["AsyncioCall", "CallBody", "chained", "check_callable", "describe", "submit", "submit_checked"]
@@ -56,7 +57,7 @@ def submit_checked(
     if loop is None:
         return _submit_without_asyncio(submitter, fn, args, kwargs)
     call: AsyncioCall = AsyncioCall(loop=loop)
-    call._inbox = asyncio_inbox_for(loop)
+    call.home = asyncio_inbox_for(loop)
     call.bind(submitter, fn, args, kwargs)
     submitter._submit(call)
     return call
@@ -159,7 +160,8 @@ class CallBody:
     _label: str
     _value: Any
     _error: BaseException | None
-    _inbox: Inbox
+    home: Inbox | None
+    returning: Returning | None
     cancel_requested: bool
     queued: bool
 
@@ -173,13 +175,16 @@ class CallBody:
         "_submitter",
         "_value",
         "cancel_requested",
+        "home",
         "queued",
+        "returning",
     )
 
     def bind(
         self, submitter: Submitter, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> None:
-        """Sets the call up, in the caller's thread, whose context it copies."""
+        """Sets the call up, in the caller's thread, whose context it copies; ``home``
+        is set before, by the front end."""
         self._submitter = submitter
         self._fn = fn
         self._args = args
@@ -187,6 +192,7 @@ class CallBody:
         self._context = contextvars.copy_context()
         self.cancel_requested = False
         self.queued = False
+        self.returning = None
 
     def label(self) -> str:
         self._label = describe(self._fn)
@@ -223,12 +229,13 @@ class CallBody:
 
     def _send(self) -> None:
         """Sends the outcome to the awaiter, through its loop's inbox."""
-        if self.cancel_requested:
+        if self.cancel_requested and self.returning is None:
             # The awaiter was released when it was cancelled: do not wake the loop for
             # an outcome nobody will read. (If cancel() comes later, settle() sees it.)
+            # A thread returning with it goes all the same, for its window to close.
             self.report_lost_error()
         else:
-            self._inbox.put(self)
+            self.home.put(self)  # type: ignore[union-attr]  # every awaited call has one
 
     if TYPE_CHECKING:  # each front end's own; the inbox calls it on the loop's thread
 
@@ -250,9 +257,9 @@ _nested_lock = threading.Lock()
 class AsyncioCall(CallBody, asyncio.Future[Any]):
     """One offloaded call: the Future its awaiter waits on, and the pool's Work."""
 
-    __slots__ = (*CallBody.BODY_SLOTS, "_inbox", "_nested")
+    __slots__ = (*CallBody.BODY_SLOTS, "_nested")
 
-    _inbox: AsyncioInbox
+    home: AsyncioInbox
     _nested: concurrent.futures.Future[Any]  # unset until the call awaits the loop
 
     # --- the awaiter's side, on the loop's thread ---
@@ -282,7 +289,7 @@ class AsyncioCall(CallBody, asyncio.Future[Any]):
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:
         """The loop the awaiter runs on (for calls back into it)."""
-        return self._inbox.loop
+        return self.home.loop
 
     def follow(self, nested: concurrent.futures.Future[Any]) -> None:
         """Cancels ``nested``, a call back into the loop, if this call is cancelled."""

@@ -6,6 +6,14 @@ Only the put that finds the inbox without a pending wake-up wakes the loop (asyn
 the others just append. The loop then settles the whole batch in one callback. When
 many calls finish while the loop is busy, the loop is woken once for all of them rather
 than once per call, as libuv's ``uv_async_send`` coalesces.
+
+An outcome may come with the pool thread that delivered it, *returning* to the loop (see
+the pool's invariant): the loop's next calls go to that thread first, until the window
+closes. The inbox closes it once the loop has turned twice after settling the outcome:
+the first turn runs the callbacks the settling scheduled (the awaiting task's step, a
+``gather()``'s or a chained future's callback), the second those that they scheduled in
+turn (the task behind that ``gather()``, or ``asyncio.to_thread``). Never a timer: a
+loop that is busy holds its returning threads until it turns, no longer.
 """
 
 from __future__ import annotations
@@ -18,15 +26,28 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import asyncio
+    from collections.abc import Callable
 
 __all__ = ["AsyncioInbox", "Inbox", "Settleable", "TrioInbox", "asyncio_inbox_for", "trio_inbox_for"]
 
 logger = logging.getLogger("offload")
 
 
+class Returning(Protocol):
+    def window_closed(self, item: Any, /) -> None:
+        """On the loop's thread: the continuation of ``item``'s awaiter has run."""
+
+
 class Settleable(Protocol):
+    returning: Returning | None
+    """The pool thread returning to this loop with the outcome, if any."""
+
     def settle(self) -> None:
         """Hands the outcome to its awaiter; runs on the loop's thread."""
+
+
+# Turns of the loop after an outcome is settled before its window closes: see above.
+WINDOW_TURNS = 2
 
 
 class Inbox:
@@ -77,15 +98,38 @@ class Inbox:
         return items
 
     def _drain(self) -> None:
+        returned = []
         for item in self._take_batch():
             try:
                 item.settle()
             except Exception as exc:  # one faulty item must not strand the rest
                 self._report(exc)
+            if item.returning is not None:
+                returned.append(item)
+        if returned:
+            self._close_windows(returned, WINDOW_TURNS)
+
+    def _close_windows(self, items: list[Settleable], turns: int) -> None:
+        """Closes the windows of ``items`` after ``turns`` more turns of the loop, or now
+        if the loop cannot take another callback (it is closing)."""
+        if turns and self._call_soon(self._close_windows, items, turns - 1):
+            return
+        for item in items:
+            returning, item.returning = item.returning, None
+            if returning is not None:
+                returning.window_closed(item)
 
     def _schedule_drain(self) -> bool:
         """Schedules ``_drain`` on the loop's thread; False if the loop is gone."""
         raise NotImplementedError
+
+    def _call_soon(self, fn: Callable[..., None], *args: Any) -> bool:
+        """From the loop's thread: runs ``fn(*args)`` on its next turn; False if closing."""
+        raise NotImplementedError
+
+    def is_closed(self) -> bool:
+        """Whether the loop is closed; any thread."""
+        return False
 
     def _report(self, exc: Exception) -> None:
         logger.error("offload failed to deliver an outcome", exc_info=exc)
@@ -117,6 +161,17 @@ class AsyncioInbox(Inbox):
             return False
         return True
 
+    def _call_soon(self, fn: Callable[..., None], *args: Any) -> bool:
+        loop = self._loop_ref()
+        if loop is None or loop.is_closed():
+            return False
+        loop.call_soon(fn, *args)
+        return True
+
+    def is_closed(self) -> bool:
+        loop = self._loop_ref()
+        return loop is None or loop.is_closed()
+
     def _report(self, exc: Exception) -> None:
         loop = self._loop_ref()
         if loop is not None:
@@ -134,10 +189,15 @@ class TrioInbox(Inbox):
         return self._token is token
 
     def _schedule_drain(self) -> bool:
+        return self._call_soon(self._drain)
+
+    # No is_closed(): trio runs the callbacks queued before its run ends, and refuses
+    # later ones, so every window closes.
+    def _call_soon(self, fn: Callable[..., None], *args: Any) -> bool:
         import trio
 
         try:
-            self._token.run_sync_soon(self._drain)
+            self._token.run_sync_soon(fn, *args)
         except trio.RunFinishedError:
             return False
         return True

@@ -17,10 +17,13 @@ from concurrent.futures.thread import BrokenThreadPool
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from ._call import CallBody, check_callable
+from ._delivery import asyncio_inbox_for
 from ._pool import DEFAULT_MAX_THREADS, Pool
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from ._delivery import AsyncioInbox
 
 __all__ = ["Executor"]
 
@@ -170,21 +173,25 @@ class Executor(concurrent.futures.ThreadPoolExecutor):
 class ExecutorCall(CallBody, concurrent.futures.Future[Any]):
     """One call submitted through an Executor: the Future it returns, and the pool's Work."""
 
-    __slots__ = (*CallBody.BODY_SLOTS, "_executor", "_loop", "_ran")
+    __slots__ = (*CallBody.BODY_SLOTS, "_executor", "_ran")
+
+    home: AsyncioInbox | None
 
     def __init__(
         self, executor: Executor, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> None:
         super().__init__()
         self._executor = executor
-        # The loop that submitted it, if any (loop.run_in_executor), for call_on_loop().
-        self._loop: asyncio.AbstractEventLoop | None = _get_running_loop()
+        # The loop that submitted it, if any (loop.run_in_executor): its thread returns
+        # there, and call_on_loop() calls into it.
+        loop = _get_running_loop()
+        self.home = None if loop is None else asyncio_inbox_for(loop)
         self._ran = False
         self.bind(executor._pool, fn, args, kwargs)
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:
-        return self._loop
+        return None if self.home is None else self.home.loop
 
     def cancel(self) -> bool:
         if not super().cancel():
@@ -216,8 +223,14 @@ class ExecutorCall(CallBody, concurrent.futures.Future[Any]):
                 self.set_result(self._value)
             else:
                 self.set_exception(self._error)
-        self._loop = None
         self._executor._finished(self)
+        if self.returning is not None:
+            # The outcome went through the Future (and, for run_in_executor(), a chained
+            # asyncio Future); the inbox closes the returning thread's window after it.
+            self.home.put(self)  # type: ignore[union-attr]  # returning: it has a home
+
+    def settle(self) -> None:
+        pass  # delivered by deliver(); in the inbox only for its window
 
     def fail(self, error: BaseException) -> None:
         if isinstance(error, asyncio.CancelledError):  # dropped by a pool shutdown

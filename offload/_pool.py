@@ -2,35 +2,59 @@
 
 The design follows a 2006 note on the Lua interpreter: the interpreter (here, the event
 loop) stays single-threaded; a blocking call is handed to another thread, and a new
-thread is started only if none is already waiting for work.
+thread is started only if none is already waiting. A thread whose blocking call returns
+re-enters the interpreter and makes its coroutine's next call itself; the note counts
+only new scheduler threads as waiting, never threads on their way back in.
 
-THE INVARIANT. A pool thread is *busy* while it runs a call and *waiting* otherwise:
-either *starting* (asked for, not yet at its first call) or *idle* (parked until it is
-handed a call, or until it retires). A pool never has more than one waiting thread.
+THE STATES. A pool thread is, at every moment, in exactly one of:
+
+- *busy*: running a call;
+- *returning*: it has delivered a call's outcome to the event loop the call came from,
+  and the loop has not yet run the awaiter's continuation (the callbacks the delivery
+  scheduled: one or two turns of the loop, never a timed wait);
+- *idle*: parked until it is handed a call, or until it retires;
+- *starting*: asked for, not yet at its first call.
+
+THE INVARIANT. Idle and starting threads are *waiting* for work, and a pool never has
+more than one waiting thread: ``idle + starting <= 1``. A returning thread is not
+waiting for work: it is on its way back into its loop, the way the note's thread waits
+in ``luaT_vm_lock``, and its own awaiter's next call is what it is there for.
 
 What follows from it, and how the code keeps it:
 
-1. A submitted call goes to the idle thread if there is one: the submitter claims it
-   under the lock and hands it the call, so a call is never handed to a thread that is
-   about to retire. Otherwise the call is queued, and a thread is started for it only if
-   none is waiting and the pool is below ``max_threads``.
+1. A submitted call goes, in this order of preference, to a thread returning to the
+   loop it is submitted from (the one that returned first: awaiters resume in the order
+   their outcomes were settled, so each tends to get its own thread back), to the idle
+   thread, or to the queue. The submitter claims the thread under the lock and hands it
+   the call, so a call is never handed to a thread that is about to leave. A queued call
+   starts a thread only if none is waiting and the pool is below ``max_threads``; at
+   the bound it takes a thread returning to another loop, which would have to wait for
+   that loop otherwise.
 2. A starting thread takes the oldest queued call and, if calls are still queued, starts
    the next thread before it runs its own. Growth is a chain, one thread starting at a
    time, and the thread that submits (the event loop's) never waits for a thread to
    start: it hands ``Thread.start()`` to a raw helper thread.
-3. A thread that finishes a call takes the oldest queued call. If none is queued, it
-   becomes the idle thread, unless a thread is already waiting or the pool is shut down;
-   then it exits. It marks itself idle *before* it delivers the outcome, so that the
-   awaiter's next call, submitted as soon as the outcome arrives, finds it idle.
-4. The idle thread retires after ``idle_timeout`` without work, so a quiet process holds
+3. A thread that finishes a call takes the oldest queued call. If none is queued, and
+   the call came from an event loop, it becomes a thread returning to that loop; it is
+   so counted *before* it delivers the outcome, so that the awaiter's next call,
+   submitted as soon as the outcome arrives, finds it. A thread that finishes a call
+   from a plain thread, or whose loop's window closes without claiming it, does what
+   point 3 says next: it becomes the idle thread, unless a thread is already waiting or
+   the pool is shut down; then it exits.
+4. The window of a returning thread closes once its loop has turned twice after
+   settling the outcome (see ``Inbox``, in _delivery.py). A loop that blocks holds its
+   returning threads until it turns, or until ``idle_timeout`` passes; a loop that
+   closes, a shutdown, a fork and interpreter exit release them.
+5. The idle thread retires after ``idle_timeout`` without work, so a quiet process holds
    no pool threads.
-5. Hence: while a thread is idle, no call is queued; while calls are queued, a thread
+6. Hence: while a thread is idle, no call is queued; while calls are queued, a thread
    exists to take them (or they fail with ThreadStartError, see _thread_failed_to_start).
 
-Locking. ``Pool._lock`` guards every field set in ``Pool._reset_state`` and the
-``queued``/``cancel_requested`` fields of every Work in the pool. ``_Worker.wake`` is the
-one other lock: see _Worker. No user code runs, and nothing waits, while ``_lock`` is
-held. The GIL is never relied upon: this module is correct on free-threaded builds.
+Locking. ``Pool._lock`` guards every field set in ``Pool._reset_state``, the fields of
+every ``_Worker`` but ``wake``, and the ``queued``/``cancel_requested``/``returning``
+fields of every Work in the pool. ``_Worker.wake`` is the one other lock: see _Worker.
+No user code runs, and nothing waits, while ``_lock`` is held. The GIL is never relied
+upon: this module is correct on free-threaded builds.
 """
 
 from __future__ import annotations
@@ -40,6 +64,7 @@ import asyncio
 import math
 import os
 import threading
+import time
 import weakref
 from collections import deque
 from dataclasses import dataclass
@@ -55,6 +80,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_IDLE_TIMEOUT",
     "DEFAULT_MAX_THREADS",
+    "Home",
     "Pool",
     "PoolStats",
     "Submitter",
@@ -69,14 +95,23 @@ R = TypeVar("R")
 #: (file and socket I/O, DNS, database drivers, C code that releases the GIL) spend their
 #: time waiting, not computing, so the bound is set by memory and by what the far side
 #: can take, not by the number of cores. A pool thread blocked in a call holds about
-#: 21 KiB of resident memory (measured on Linux, CPython 3.11 to 3.13), so 256 threads
-#: cost about 5 MiB; 100,000 calls submitted at once still make only 256 threads, and
-#: the rest wait in the queue. Tokio bounds its pool for blocking calls at 512 on the
-#: same reasoning; 256 keeps the GIL's hand-offs between runnable threads fewer.
+#: 21 KiB of resident memory (Linux, CPython 3.11 to 3.13), so 256 threads cost about
+#: 5 MiB; 100,000 calls submitted at once still make only 256 threads, and the rest wait
+#: in the queue. Tokio bounds its pool for blocking calls at 512 on the same reasoning;
+#: 256 keeps the GIL's hand-offs between runnable threads fewer.
 DEFAULT_MAX_THREADS = 256
 
 #: Seconds the last idle thread waits for work before it exits.
 DEFAULT_IDLE_TIMEOUT = 10.0
+
+#: Seconds between a returning thread's looks at whether its loop has closed. A loop
+#: closed between settling an outcome and turning twice drops the callbacks that would
+#: close the window (asyncio's ``close()`` clears its ready queue), so the thread looks
+#: for itself; a window normally closes within microseconds, before the first look.
+LOOP_CHECK_INTERVAL = 0.25
+
+# The clock of the idle timeout (the tests move one of their own).
+_monotonic = time.monotonic
 
 
 class Submitter(Protocol):
@@ -92,17 +127,32 @@ class Submitter(Protocol):
         """Told, in the pool thread, that ``work`` is done, just before its delivery."""
 
 
+class Home(Protocol):
+    """The event loop a call was submitted from, as the pool sees it (its inbox)."""
+
+    def is_closed(self) -> bool:
+        """Whether the loop has closed; any thread."""
+
+
 class Work(Protocol):
     """A call as the pool sees it: something to run on a pool thread, then deliver.
 
-    ``queued`` and ``cancel_requested`` belong to the pool (written under its lock), and
-    the front end makes the call with both False: a cancel can reach the pool before the
-    call does (see ``_submit``). The rest is the front end's, which knows how the call's
-    awaiter is woken.
+    ``queued``, ``cancel_requested`` and ``returning`` belong to the pool (written under
+    its lock), and the front end makes the call with the first two False and the third
+    None: a cancel can reach the pool before the call does (see ``_submit``). ``home``
+    is the loop the call came from, or None for a call from a plain thread. The rest is
+    the front end's, which knows how the call's awaiter is woken.
     """
 
     queued: bool
     cancel_requested: bool
+    returning: Returning | None
+    """The thread that ran the call, if it is returning to ``home``: ``deliver()`` must
+    have the loop call ``returning.window_closed(self)`` once it has run the awaiter's
+    continuation (the inbox does, see _delivery.py)."""
+
+    @property
+    def home(self) -> Home | None: ...
 
     def label(self) -> str:
         """A short name for the call (its function's qualified name), for thread names."""
@@ -117,11 +167,16 @@ class Work(Protocol):
         """Delivers ``error`` as the outcome of a call that will never run."""
 
 
+class Returning(Protocol):
+    def window_closed(self, work: Any, /) -> None:
+        """On ``work.home``'s thread: the awaiter's continuation has run."""
+
+
 @dataclass(frozen=True, slots=True)
 class PoolStats:
     """A snapshot of a pool, taken atomically under its lock.
 
-    ``threads == busy + idle + starting`` always holds, and the invariant is
+    ``threads == busy + returning + idle + starting`` always holds, and the invariant is
     ``idle + starting <= 1``.
     """
 
@@ -141,6 +196,9 @@ class PoolStats:
     """Threads started since the pool was made."""
     completed: int
     """Calls that have finished running, whatever their outcome."""
+    returning: int = 0
+    """Threads that delivered an outcome to an event loop which has not yet run the
+    awaiter's continuation; the loop's next calls go to them first."""
 
 
 class _Worker:
@@ -150,9 +208,14 @@ class _Worker:
     has no call handed to it, and released by whoever hands it one (or tells it to exit
     by handing it ``None``). The thread waits by acquiring it. Only the thread itself
     acquires it and only one claimer releases it per wait, so it never over-releases.
+
+    ``home`` and ``returned`` are set while the thread is returning: the loop it returns
+    to, and the call whose outcome it delivered there, which names its window (the
+    thread may be claimed and return again, for another call, before the first window
+    closes).
     """
 
-    __slots__ = ("base_name", "pool", "wake", "work")
+    __slots__ = ("base_name", "home", "pool", "returned", "wake", "work")
 
     def __init__(self, pool: Pool, base_name: str) -> None:
         self.pool = pool
@@ -160,6 +223,11 @@ class _Worker:
         self.wake = threading.Lock()
         self.wake.acquire()
         self.work: Work | None = None
+        self.home: Home | None = None
+        self.returned: Work | None = None
+
+    def window_closed(self, work: Work, /) -> None:
+        self.pool._window_closed(self, work)
 
 
 _current = threading.local()
@@ -175,9 +243,10 @@ class Pool(ShutsDownOnExit):
     """A pool of threads for blocking calls that never holds more than one waiting thread.
 
     It grows on demand up to ``max_threads`` threads running calls at once, queues calls
-    beyond that in FIFO order, and shrinks back: a thread that finishes a call while
-    another thread is already waiting exits, and the last idle thread exits after
-    ``idle_timeout`` seconds without work.
+    beyond that in FIFO order, and shrinks back: a thread that finishes a call goes back
+    to the event loop the call came from, to run that loop's next call, and exits if the
+    loop has no call for it while another thread is already waiting; the last idle
+    thread exits after ``idle_timeout`` seconds without work.
 
     Example::
 
@@ -221,11 +290,14 @@ class Pool(ShutsDownOnExit):
         """Makes the lock and an empty pool; also run in the child after a fork."""
         self._lock = threading.Lock()
         self._all_threads_gone = threading.Condition(self._lock)
-        # Guarded by _lock, with the queued/cancel_requested fields of each Work.
+        # Guarded by _lock, with the fields of each _Worker and of each Work (see Work).
         self._queue: deque[Work] = deque()
         self._queued = 0  # Work in _queue not cancelled; cancelled ones are skipped lazily
         self._idle: _Worker | None = None
         self._starting = False
+        # Threads returning to each loop, in the order they returned; no empty deque.
+        self._homes: dict[Home, deque[_Worker]] = {}
+        self._returning = 0
         self._threads = 0
         self._busy = 0
         self._peak_threads = 0
@@ -278,23 +350,24 @@ class Pool(ShutsDownOnExit):
     def stats(self) -> PoolStats:
         """Returns a consistent snapshot of the pool's counters."""
         with self._lock:
-            idle = int(self._idle is not None)
             return PoolStats(
                 threads=self._threads,
                 busy=self._busy,
-                idle=idle,
+                idle=int(self._idle is not None),
                 starting=int(self._starting),
                 queued=self._queued,
                 peak_threads=self._peak_threads,
                 spawned=self._spawned,
                 completed=self._completed,
+                returning=self._returning,
             )
 
     def shutdown(self, wait: bool = True, *, cancel_queued: bool = False) -> None:
         """Stops the pool: later calls raise PoolClosedError; submitted calls still run.
 
-        The idle thread exits at once; busy threads finish their call and the queued
-        calls, then exit. Calling it again is harmless.
+        The idle thread and the threads returning to their loops exit at once (or take
+        queued calls); busy threads finish their call and the queued calls, then exit.
+        Calling it again is harmless.
 
         Args:
             wait: Whether to block until every thread of the pool has left it, which is
@@ -316,13 +389,15 @@ class Pool(ShutsDownOnExit):
         with self._lock:
             self._closed = True
             dropped = self._pop_all_locked() if cancel_queued else []
-            idle = self._idle
-            if idle is not None:
+            waiting = [worker for returning in self._homes.values() for worker in returning]
+            if self._idle is not None:
+                waiting.append(self._idle)
                 self._idle = None
-                idle.work = None
-                self._leave_locked()
-        if idle is not None:
-            idle.wake.release()
+            for worker in waiting:
+                self._stop_returning_locked(worker)
+                self._next_locked(worker)
+        for worker in waiting:
+            worker.wake.release()
         for work in dropped:
             work.fail(asyncio.CancelledError(f"pool {self._name!r} was shut down before the call started"))
         if wait:
@@ -332,7 +407,7 @@ class Pool(ShutsDownOnExit):
     # --- submitting side (the event loop's thread: never waits) ---
 
     def _submit(self, work: Work) -> None:
-        """Hands ``work`` to the idle thread, or queues it; see the invariant, point 1."""
+        """Hands ``work`` to a returning or the idle thread, or queues it; see point 1."""
         with self._lock:
             if self._closed:
                 raise PoolClosedError(
@@ -343,24 +418,50 @@ class Pool(ShutsDownOnExit):
             # thread while the loop may cancel it. It must never run, nor count as queued;
             # failing it tells its submitter, which frees the place the call held.
             dropped = work.cancel_requested
-            worker = None if dropped else self._idle
-            name = None
-            if worker is not None:
-                self._idle = None
-                self._busy += 1
-                work.queued = False
-                worker.work = work
-            elif not dropped:
-                work.queued = True
-                self._queue.append(work)
-                self._queued += 1
-                name = self._reserve_thread_locked()
+            worker = name = None
+            if not dropped:
+                worker = self._claim_locked(work)
+                if worker is None:
+                    name = self._reserve_thread_locked()
+                    if name is None and self._homes:
+                        worker = self._steal_returning_locked()
         if worker is not None:
             worker.wake.release()
         elif name is not None:
             self._start_thread_detached(name)
         elif dropped:
             work.fail(asyncio.CancelledError("the call was cancelled before it reached the pool"))
+
+    def _claim_locked(self, work: Work) -> _Worker | None:
+        """Hands ``work`` to a thread returning to its loop or to the idle thread, which
+        it returns; else queues it and returns None."""
+        returning = self._homes.get(work.home) if work.home is not None else None
+        if returning is not None:
+            worker = returning.popleft()
+            if not returning:
+                del self._homes[work.home]  # type: ignore[arg-type]
+            self._returning -= 1
+            worker.home = worker.returned = None
+            if self._queued:  # calls from other loops wait for a thread: the oldest first
+                self._enqueue_locked(work)
+                work = self._pop_locked()  # type: ignore[assignment]
+        elif self._idle is not None:
+            worker, self._idle = self._idle, None
+        else:
+            self._enqueue_locked(work)
+            return None
+        self._busy += 1
+        work.queued = False
+        worker.work = work
+        return worker
+
+    def _steal_returning_locked(self) -> _Worker:
+        """Gives the oldest queued call to a thread returning to some loop (point 1)."""
+        returning = next(iter(self._homes.values()))
+        worker = returning[0]
+        self._stop_returning_locked(worker)
+        self._next_locked(worker)
+        return worker
 
     def _done(self, work: Work) -> None:
         pass  # a pool keeps its own account of its calls; see Limiter for one that uses it
@@ -380,6 +481,30 @@ class Pool(ShutsDownOnExit):
                 # arguments alive until the next call is popped.
                 self._queue.clear()
             return True
+
+    # --- returning threads (point 4) ---
+
+    def _window_closed(self, worker: _Worker, work: Work) -> None:
+        """On the loop's thread: ``work``'s awaiter has resumed without claiming
+        ``worker``, if it is still returning for ``work``; it does what point 3 says."""
+        with self._lock:
+            if worker.returned is not work:
+                return  # claimed since, or released by shutdown
+            self._stop_returning_locked(worker)
+            woken = self._next_locked(worker) != "idle"
+        if woken:
+            worker.wake.release()
+
+    def _stop_returning_locked(self, worker: _Worker) -> None:
+        home = worker.home
+        if home is None:
+            return
+        returning = self._homes[home]
+        returning.remove(worker)
+        if not returning:
+            del self._homes[home]
+        self._returning -= 1
+        worker.home = worker.returned = None
 
     # --- starting threads ---
 
@@ -434,76 +559,123 @@ class Pool(ShutsDownOnExit):
                 thread.name = f"{worker.base_name}:{label}"
                 named_for = label
             work.run()
-            work, parked = self._finish(worker, work)
-            if parked:
-                # Not renamed back while idle: that would cost every sequential call
-                # two renames on the path that delivers its result.
-                work = self._wait_idle(worker)
+            state = self._finish(worker, work)
+            del work  # the thread may wait long: it holds nothing of the call meanwhile
+            # Not renamed back while it waits: that would cost every sequential call two
+            # renames on the path that delivers its result.
+            work = self._after(worker, state)
 
     def _first_work(self, worker: _Worker) -> Work | None:
         with self._lock:
             self._starting = False
             self._spawned += 1
-            work = self._pop_locked()
-            worker.work = work
-            if work is not None:
-                self._busy += 1
-                next_name = self._reserve_thread_locked() if self._queued else None
-            elif self._closed:
-                self._leave_locked()
-                return None
-            else:
-                self._idle = worker
-                next_name = None
+            state = self._next_locked(worker)
+            next_name = self._reserve_thread_locked() if state == "busy" and self._queued else None
         if next_name is not None:
             self._start_thread(next_name)
-        return work if work is not None else self._wait_idle(worker)
+        return self._after(worker, state)
 
-    def _finish(self, worker: _Worker, done: Work) -> tuple[Work | None, bool]:
-        """Settles the thread's next state (invariant, point 3), then delivers ``done``.
-
-        Returns the thread's next call, and whether it is now the idle thread (if it has
-        no next call and is not idle, it has left the pool and must exit).
-        """
+    def _finish(self, worker: _Worker, done: Work) -> str:
+        """Settles the thread's next state (point 3), delivers ``done``, and returns the
+        state: see ``_after``."""
         with self._lock:
             self._busy -= 1
             self._completed += 1
-            work = self._pop_locked()
-            worker.work = work
-            parked = False
-            if work is not None:
-                self._busy += 1
-            elif self._closed or self._starting or self._idle is not None:
-                self._leave_locked()
+            home = done.home
+            # A cancelled awaiter has resumed already: no continuation to wait for.
+            if home is None or done.cancel_requested or self._queued or self._closed:
+                state = self._next_locked(worker)
             else:
-                self._idle = worker
-                parked = True
+                state = "returning"
+                worker.work = None
+                worker.home, worker.returned = home, done
+                done.returning = worker
+                returning = self._homes.get(home)
+                if returning is None:
+                    returning = self._homes[home] = deque()
+                returning.append(worker)
+                self._returning += 1
         try:
             done.deliver()
         except BaseException as exc:
-            # The thread's next state is settled: it may be the idle thread, to which the
-            # next call is handed. Were it to die here, that call would never run (the
-            # hand-over to a stopping thread of anyio#323). Report the failure as an
-            # uncaught exception in a thread is reported, and serve on.
+            # The thread's next state is settled: it may be the idle or a returning
+            # thread, to which the next call is handed. Were it to die here, that call
+            # would never run (the hand-over to a stopping thread of anyio#323). Report
+            # the failure as an uncaught exception in a thread is reported, and serve on.
             thread = threading.current_thread()
             threading.excepthook(threading.ExceptHookArgs((type(exc), exc, exc.__traceback__, thread)))
-        return work, parked
+        return state
 
-    def _wait_idle(self, worker: _Worker) -> Work | None:
-        """Parks the idle thread; returns its next call, or None if it is to exit."""
-        timeout = -1 if math.isinf(self._idle_timeout) else self._idle_timeout
-        if not worker.wake.acquire(timeout=timeout):
+    def _after(self, worker: _Worker, state: str) -> Work | None:
+        """The thread's next call in ``state``, waiting for one if it is not busy."""
+        if state == "busy":
+            return worker.work
+        if state == "gone":
+            return None
+        return self._wait(worker)
+
+    def _wait(self, worker: _Worker) -> Work | None:
+        """Parks an idle or returning thread; returns its next call, or None to exit.
+
+        It waits at most ``idle_timeout`` in all, returning then idle (point 5); while it
+        is returning, it looks at its loop every ``LOOP_CHECK_INTERVAL`` (point 4).
+        """
+        deadline = _monotonic() + self._idle_timeout
+        while True:
+            timeout = deadline - _monotonic()
+            if worker.home is not None:
+                timeout = min(timeout, LOOP_CHECK_INTERVAL)
+            if worker.wake.acquire(timeout=-1 if math.isinf(timeout) else max(timeout, 0)):
+                return worker.work
             with self._lock:
-                if self._idle is worker:
-                    self._idle = None
-                    self._leave_locked()
-                    return None
-            # Claimed between the timeout and taking the lock: the claimer has handed
-            # over a call and releases wake just after leaving the lock.
-            worker.wake.acquire()
-        return worker.work
+                state = self._on_wait_timeout_locked(worker, expired=_monotonic() >= deadline)
+            if state == "busy" or state == "gone":
+                return worker.work
+            if state == "claimed":
+                # Claimed between the timeout and taking the lock: the claimer has handed
+                # over a call (or None, to exit) and releases wake just after the lock.
+                worker.wake.acquire()
+                return worker.work
+
+    def _on_wait_timeout_locked(self, worker: _Worker, expired: bool) -> str:
+        """Decides what a parked thread whose wait timed out does; its next state."""
+        if worker.home is not None:
+            if expired:
+                self._stop_returning_locked(worker)
+                self._leave_locked()
+                return "gone"
+            if worker.home.is_closed():
+                self._stop_returning_locked(worker)
+                return self._next_locked(worker)
+            return "returning"
+        if self._idle is worker:
+            if not expired:
+                return "idle"
+            self._idle = None
+            self._leave_locked()
+            return "gone"
+        return "claimed"
 
     # --- bookkeeping, all with _lock held ---
+
+    def _next_locked(self, worker: _Worker) -> str:
+        """What a thread without a call does next (point 3): takes the oldest queued call
+        ("busy"), becomes the idle thread ("idle"), or leaves the pool ("gone")."""
+        work = self._pop_locked()
+        worker.work = work
+        if work is not None:
+            self._busy += 1
+            return "busy"
+        if self._closed or self._starting or self._idle is not None:
+            self._leave_locked()
+            return "gone"
+        self._idle = worker
+        return "idle"
+
+    def _enqueue_locked(self, work: Work) -> None:
+        work.queued = True
+        self._queue.append(work)
+        self._queued += 1
 
     def _pop_locked(self) -> Work | None:
         while self._queued:
@@ -544,7 +716,8 @@ def _check_idle_timeout(value: Any) -> float:
         raise TypeError(f"idle_timeout must be a number of seconds, not {type(value).__name__}")
     if math.isnan(value) or value < 0:
         raise ValueError(f"idle_timeout must be >= 0 (or math.inf to keep the idle thread), not {value}")
-    return float(value)
+    # Longer than a lock's wait can be told (about 292 years) is for ever.
+    return math.inf if value > threading.TIMEOUT_MAX else float(value)
 
 
 # Every pool alive, for fork and interpreter exit. Pools are made rarely, so a plain

@@ -28,9 +28,9 @@ R = TypeVar("R")
 
 
 class TrioCall(CallBody):
-    __slots__ = (*CallBody.BODY_SLOTS, "_inbox", "_task")
+    __slots__ = (*CallBody.BODY_SLOTS, "_task")
 
-    _inbox: TrioInbox
+    home: TrioInbox
     _task: trio.lowlevel.Task
 
     def settle(self) -> None:
@@ -52,7 +52,7 @@ async def submit_on_trio(
 ) -> R:
     await trio.lowlevel.checkpoint_if_cancelled()
     call = TrioCall()
-    call._inbox = trio_inbox_for(token)
+    call.home = trio_inbox_for(token)
     call._task = trio.lowlevel.current_task()
     call.bind(submitter, fn, args, kwargs)
     submitter._submit(call)

@@ -55,6 +55,12 @@ async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
             await anyio.sleep(0.001)
 
 
+async def windows_closed(pool: offload.Pool) -> None:
+    """Waits, on the running loop, until no thread of ``pool`` is returning to a loop:
+    each has taken a call, become the idle thread, or left (the pool's point 4)."""
+    await until(lambda: pool.stats().returning == 0)
+
+
 async def awaited(awaitable: Awaitable[T]) -> T:
     """Awaits ``awaitable`` in a coroutine, for ``asyncio.ensure_future()`` to make a task of."""
     return await awaitable
@@ -80,7 +86,7 @@ def start_blocker(pool: offload.Pool, release: threading.Event) -> Awaitable[boo
 
 def assert_invariant(pool: offload.Pool) -> offload.PoolStats:
     s = pool.stats()
-    assert s.threads == s.busy + s.idle + s.starting, s
+    assert s.threads == s.busy + s.returning + s.idle + s.starting, s
     assert s.idle + s.starting <= 1, s
     return s
 
@@ -182,6 +188,7 @@ class IdleClock:
                 self.wake = _ClockedWake(self.wake, clock)  # type: ignore[assignment]
 
         monkeypatch.setattr(_pool, "_Worker", ClockedWorker)
+        monkeypatch.setattr(_pool, "_monotonic", lambda: clock.now)
 
     def _wait(self, lock: threading.Lock, timeout: float) -> bool:
         with self._lock:

@@ -106,10 +106,10 @@ def test_a_failure_to_wake_the_loop_loses_no_thread_and_no_later_outcome(
     thread_exceptions: list[BaseException | None],
 ) -> None:
     # Steps:
-    # 1. the first call's thread marks itself idle, then its delivery fails: waking the
-    #    loop raises MemoryError (injected, once);
+    # 1. the first call's thread counts itself returning to the loop, then its delivery
+    #    fails: waking the loop raises MemoryError (injected, once);
     # 2. the failure is reported as an uncaught thread exception would be, and the
-    #    thread lives on as the idle thread;
+    #    thread lives on, returning;
     # 3. the second call is handed to that thread; its delivery wakes the loop, which
     #    takes both outcomes.
     # Before the fix the thread died in step 2 while counted idle, so the second call
@@ -131,7 +131,7 @@ def test_a_failure_to_wake_the_loop_loses_no_thread_and_no_later_outcome(
         [error] = thread_exceptions
         assert isinstance(error, MemoryError)
         s = assert_invariant(pool)
-        assert (s.threads, s.idle, s.completed) == (1, 1, 1)
+        assert (s.threads, s.returning, s.completed) == (1, 1, 1)
         second = pool.run(int, "2")
         assert await asyncio.wait_for(asyncio.gather(first, second), LOST_AFTER) == [1, 2]
         assert pool.stats().spawned == 1

@@ -10,15 +10,18 @@ import pytest
 
 import offload
 
-from .support import Gate, MakePool, Runner, assert_invariant, start_blocker, wait_until
+from .support import Gate, MakePool, Runner, assert_invariant, start_blocker, wait_until, windows_closed
 
 
 def test_sequential_calls_run_on_one_thread(run: Runner[None], pool: offload.Pool) -> None:
     async def main() -> None:
         idents = {await pool.run(threading.get_ident) for _ in range(50)}
         assert len(idents) == 1
+        # The loop has not turned since the last outcome: its thread is still returning.
         s = assert_invariant(pool)
-        assert (s.threads, s.idle, s.spawned, s.peak_threads, s.completed) == (1, 1, 1, 1, 50)
+        assert (s.threads, s.returning, s.idle, s.spawned, s.peak_threads, s.completed) == (1, 1, 0, 1, 1, 50)
+        await windows_closed(pool)
+        assert (pool.stats().threads, pool.stats().idle) == (1, 1)
 
     run(main())
 
@@ -33,7 +36,9 @@ def test_blocked_calls_each_get_a_thread(run: Runner[None], pool: offload.Pool, 
         assert len(set(idents)) == n
         s = assert_invariant(pool)
         assert (s.peak_threads, s.spawned) == (n, n)
-        # All n finished: at most one thread stays, and it is idle.
+        # All n finished: once the loop has turned, at most one thread stays, idle.
+        await windows_closed(pool)
+        s = assert_invariant(pool)
         assert (s.threads, s.idle, s.busy) == (1, 1, 0)
 
     run(main())
@@ -138,10 +143,12 @@ def test_a_finished_thread_exits_if_another_is_waiting(
         b = pool.run(b_release.wait)
         wait_until(lambda: pool.stats().busy == 2, what="two busy threads")
         a_release.set()
-        await a  # a's thread is now the idle thread
+        await a
+        await windows_closed(pool)  # a's thread, not taken by a next call, is idle
         assert (pool.stats().threads, pool.stats().idle) == (2, 1)
         b_release.set()
-        await b  # b's thread finds a's waiting, and exits
+        await b
+        await windows_closed(pool)  # b's thread, not taken either, finds a's waiting: it exits
         s = assert_invariant(pool)
         assert (s.threads, s.idle) == (1, 1)
 

@@ -28,6 +28,7 @@ from .support import (
     run_script,
     start_blocker,
     wait_until,
+    windows_closed,
 )
 
 
@@ -100,6 +101,7 @@ def test_a_call_submitted_as_the_idle_thread_times_out(
     # The call must run once either way, never be handed to a thread that has retired.
     async def main() -> None:
         await pool.run(int)
+        await windows_closed(pool)
         wait_until(lambda: idle_clock.waiting == 1, what="the idle thread to wait")
         holding_lock.hold()
         idle_clock.advance(pool.idle_timeout)
@@ -115,8 +117,88 @@ def test_a_call_submitted_as_the_idle_thread_times_out(
             call = pool.run(threading.get_ident)
         await call
         s = assert_invariant(pool)
+        assert (s.threads, s.returning, s.completed) == (1, 1, 2)
+        assert s.spawned == (1 if first == "the call" else 2)
+
+    run(main())
+
+
+@pytest.mark.parametrize("first", ["the call", "the timeout"])
+def test_a_call_submitted_as_a_returning_threads_wait_ends(
+    run: Runner[None], pool: offload.Pool, idle_clock: IdleClock, holding_lock: HoldingLock, first: str
+) -> None:
+    # A window opens and closes on the loop's thread, as calls from that loop claim
+    # returning threads there: those two never race. The thread's own wait does, from
+    # the pool thread, when the loop does not turn for idle_timeout. Steps:
+    # 1. a call's thread returns to the loop, which does not turn (this coroutine holds
+    #    it); the thread's wait ends, and it is held before the lock, where it would
+    #    retire;
+    # 2a. "the call": the loop submits a call, which claims the returning thread under
+    #     the lock; the thread then finds itself claimed and runs the call;
+    # 2b. "the timeout": the thread retires first; the call then starts a new thread.
+    async def main() -> None:
+        await pool.run(int)
+        wait_until(lambda: idle_clock.waiting == 1, what="the returning thread to wait")
+        assert assert_invariant(pool).returning == 1
+        holding_lock.hold()
+        idle_clock.advance(pool.idle_timeout)
+        wait_until(holding_lock.arrived.is_set, what="the thread's wait to end")
+        if first == "the call":
+            call = pool.run(threading.get_ident)
+            s = assert_invariant(pool)
+            assert (s.threads, s.busy, s.returning) == (1, 1, 0)
+            holding_lock.proceed.set()
+        else:
+            holding_lock.proceed.set()
+            wait_until(lambda: pool.stats().threads == 0, what="the thread to retire")
+            call = pool.run(threading.get_ident)
+        await call
+        await windows_closed(pool)
+        s = assert_invariant(pool)
         assert (s.threads, s.idle, s.completed) == (1, 1, 2)
         assert s.spawned == (1 if first == "the call" else 2)
+
+    run(main())
+
+
+@pytest.mark.parametrize("first", ["the window", "the steal"])
+def test_a_call_from_a_thread_at_the_bound_as_a_window_closes(
+    run: Runner[None], pool: offload.Pool, holding_lock: HoldingLock, first: str
+) -> None:
+    # At max_threads, a call from another thread takes a thread returning to a loop,
+    # rather than wait for that loop to turn (the pool's point 1). Steps:
+    # 1. the pool's one thread returns to the loop; the window is open;
+    # 2. a plain thread submits a call, and is held before the lock;
+    # 3a. "the window": the loop turns, the window closes, the thread becomes the idle
+    #     thread; the held submitter then claims it;
+    # 3b. "the steal": the submitter claims the returning thread first; the window then
+    #     closes on a thread that has left it, and changes nothing.
+    # Either way the call runs on the one thread, and no thread starts.
+    executor = offload.Executor(pool=pool)
+    results: list[int] = []
+
+    def submit_from_a_plain_thread() -> None:
+        results.append(executor.submit(threading.get_ident).result(timeout=10))
+
+    async def main() -> None:
+        ident = await pool.run(threading.get_ident)
+        holding_lock.hold()
+        submitter = threading.Thread(target=submit_from_a_plain_thread, name=f"{pool.name}-submitter")
+        submitter.start()
+        wait_until(holding_lock.arrived.is_set, what="the submitter to reach the lock")
+        if first == "the window":
+            await windows_closed(pool)
+            assert (pool.stats().idle, pool.stats().returning) == (1, 0)
+            holding_lock.proceed.set()
+            submitter.join(timeout=10)
+        else:
+            holding_lock.proceed.set()
+            submitter.join(timeout=10)  # the loop does not turn meanwhile
+            assert not submitter.is_alive(), "the call waited for the loop to turn"
+            await windows_closed(pool)
+        assert results == [ident]
+        s = assert_invariant(pool)
+        assert (s.threads, s.idle, s.spawned, s.completed) == (1, 1, 1, 2)
 
     run(main())
 
@@ -160,6 +242,7 @@ def test_cancellation_arriving_as_a_queued_call_starts(
             await call
         completed = 1 if first == "the cancel" else 2
         wait_until(lambda: pool.stats().completed == completed, what="the calls to finish")
+        await windows_closed(pool)
         s = assert_invariant(pool)
         assert (s.threads, s.idle, s.busy, s.queued) == (1, 1, 0, 0)
 

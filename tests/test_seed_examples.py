@@ -22,6 +22,5 @@ def test_spawning_never_has_more_than_two_threads(run: Runner[None], default_poo
     run(load_example("seed_spawning").main(unit=UNIT, rounds=4, say=said.append))
     assert sorted(said) == ["dopey"] * 4 + ["sleepy"] * 4
     s = default_pool.stats()
-    assert s.peak_threads == 2
-    assert s.spawned > 2  # threads come and go, in sequence
-    assert s.completed == 8
+    # The original starts a thread each round; here dopey's thread returns to dopey.
+    assert (s.spawned, s.peak_threads, s.completed) == (2, 2, 8)

@@ -1,17 +1,23 @@
 """The pool driven through random sequences of steps, its invariants checked after each.
 
 Hypothesis picks the steps: submit calls that return, raise or block on an event, in
-bursts; release blocked calls; cancel awaiters, of queued calls and of running ones, or
-at once, racing the thread that takes the call; let the idle timeout pass (on an
-injected clock, see IdleClock); shut the pool down, dropping its queue or not. After
-each step the test waits until the pool is quiet (every call that can run is running,
-blocked, or done) and checks what it observes against the pool's own account:
+bursts, each awaited by a task that, once its outcome is delivered, makes a next call
+at once or does not (so threads return to the loop, and are taken back or not); turn
+the loop once or more, so windows close; release blocked calls; cancel awaiters, of
+queued calls and of running ones, or at once, racing the thread that takes the call;
+let the idle timeout pass (on an injected clock, see IdleClock), which also ends the
+wait of threads returning to a loop that has not turned; shut the pool down, dropping
+its queue or not. After each step the test waits until the pool is quiet (every call
+that can run is running, blocked, or done, and every awaiter whose outcome arrived has
+made its next call) and checks what it observes against the pool's own account:
 
-- ``stats()``: ``threads == busy + idle + starting``, at most one waiting thread, busy
-  threads equal to the calls inside their function, ``queued`` equal to the calls not
-  started and not cancelled, and the queue empty unless every thread is busy;
-- the pool's threads alive equal to ``threads``, and no more than one of them outside a
-  call;
+- ``stats()``: ``threads == busy + returning + idle + starting``, at most one waiting
+  thread, busy threads equal to the calls inside their function, ``queued`` equal to
+  the calls not started and not cancelled, and the queue empty unless every thread is
+  busy;
+- the pool's threads alive equal to ``threads``;
+- a next call made while a thread was returning to the loop, with nothing queued,
+  went to a returning thread: it took neither the idle thread nor a new one;
 - no call ran twice; no call cancelled while queued, or dropped by shutdown, ran;
 - every call whose awaiter was not cancelled delivered exactly its return value or its
   exception; a running call whose awaiter was cancelled saw ``offload.cancelled()``.
@@ -50,11 +56,13 @@ NAME = "machine"
 class Call:
     """One submitted call, as the test observes it from both sides."""
 
-    def __init__(self, index: int, kind: str, error: type[BaseException]) -> None:
+    def __init__(self, index: int, kind: str, error: type[BaseException], then: bool = False) -> None:
         self.kind = kind
+        self.then = then  # whether the awaiter makes a next call once the outcome arrives
         self.expected: Any = error(f"call {index}") if kind == "raises" else index
         self.release = threading.Event()
         self.future: asyncio.Future[Any]
+        self.awaiter: asyncio.Task[None] | None = None
         # Written by the pool thread that runs the call, under Machine.lock.
         self.runs = 0
         self.finished = False
@@ -100,7 +108,7 @@ class Machine(RuleBasedStateMachine):
     def submit(self, calls: list[Call], *, cancel: bool = False) -> None:
         async def submit_all() -> None:
             for call in calls:
-                call.future = self.pool.run(self.body, call)  # type: ignore[assignment]
+                self.start(call)
                 if cancel:
                     # In the same step of the loop: its outcome cannot have arrived, but
                     # the idle thread may already run the call, or not.
@@ -108,10 +116,34 @@ class Machine(RuleBasedStateMachine):
                     assert call.future.cancel()
 
         self.loop.run_until_complete(submit_all())
-        self.calls += calls
 
-    def new_calls(self, kind: str, error: type[BaseException], count: int) -> list[Call]:
-        return [Call(len(self.calls) + i, kind, error) for i in range(count)]
+    def start(self, call: Call) -> None:
+        """Submits ``call`` and starts its awaiter; on the loop's thread."""
+        call.future = self.pool.run(self.body, call)  # type: ignore[assignment]
+        call.awaiter = self.loop.create_task(self.await_call(call))
+        self.calls.append(call)
+
+    async def await_call(self, call: Call) -> None:
+        try:
+            await call.future
+        except BaseException:  # its outcome, or its cancellation: checked apart
+            return
+        if call.then and not self.pool.closed:
+            self.make_next_call()
+
+    def make_next_call(self) -> None:
+        """The awaiter's next call, made as soon as its outcome arrived: in the window
+        of the thread that delivered it, if no other call has taken that thread."""
+        before = self.pool.stats()
+        self.start(self.new_calls("returns", ValueError, 1)[0])
+        after = self.pool.stats()
+        if before.returning and not before.queued and not before.starting:
+            # Between the two snapshots other threads may only finish calls and return:
+            # the idle thread stays as it was, and no thread starts but by this call.
+            assert (after.idle, after.starting, after.spawned) == (before.idle, 0, before.spawned)
+
+    def new_calls(self, kind: str, error: type[BaseException], count: int, then: bool = False) -> list[Call]:
+        return [Call(len(self.calls) + i, kind, error, then) for i in range(count)]
 
     # --- the steps ---
 
@@ -124,9 +156,18 @@ class Machine(RuleBasedStateMachine):
         kind=st.sampled_from(["returns", "raises", "blocks"]),
         error=st.sampled_from(ERRORS),
         count=st.integers(1, 6),
+        then=st.booleans(),
     )
-    def submit_calls(self, kind: str, error: type[BaseException], count: int) -> None:
-        self.submit(self.new_calls(kind, error, count))
+    def submit_calls(self, kind: str, error: type[BaseException], count: int, then: bool) -> None:
+        self.submit(self.new_calls(kind, error, count, then))
+
+    @rule(turns=st.integers(1, 3))
+    def turn_the_loop(self, turns: int) -> None:
+        async def turn() -> None:
+            for _ in range(turns):
+                await asyncio.sleep(0)
+
+        self.loop.run_until_complete(turn())
 
     @precondition(lambda self: self.pool.closed)
     @rule()
@@ -166,12 +207,15 @@ class Machine(RuleBasedStateMachine):
 
     @rule()
     def let_the_idle_timeout_pass(self) -> None:
-        if self.pool.stats().idle:
-            wait_until(lambda: self.clock.waiting == 1, what="the idle thread to wait")
-            self.clock.advance(self.pool.idle_timeout)
-            wait_until(lambda: self.pool.stats().idle == 0, what="the idle thread to retire")
-        else:
-            self.clock.advance(self.pool.idle_timeout)
+        # The loop does not run meanwhile: returning threads wait as long as the idle one.
+        s = self.pool.stats()
+        waiting = s.idle + s.returning
+        wait_until(lambda: self.clock.waiting == waiting, what="the idle and returning threads to wait")
+        self.clock.advance(self.pool.idle_timeout)
+        wait_until(
+            lambda: self.pool.stats().idle + self.pool.stats().returning == 0,
+            what="the idle and returning threads to retire",
+        )
 
     @precondition(lambda self: not self.pool.closed)
     @rule(cancel_queued=st.booleans())
@@ -201,10 +245,15 @@ class Machine(RuleBasedStateMachine):
         )
 
     def check_deliveries(self) -> None:
-        expected = [c.future for c in self.calls if c.expects_delivery]
+        calls = list(self.calls)  # the next calls made meanwhile are checked in the next round
+        expected = [c.future for c in calls if c.expects_delivery]
         if expected:
             self.loop.run_until_complete(asyncio.wait(expected, timeout=LOST_AFTER))
-        for call in self.calls:
+        # Their awaiters resume, and make their next calls, before the next step.
+        awaiters = [c.awaiter for c in calls if c.awaiter is not None and c.future.done()]
+        if awaiters:
+            self.loop.run_until_complete(asyncio.wait(awaiters, timeout=LOST_AFTER))
+        for call in calls:
             assert call.runs <= 1, f"call ran {call.runs} times"
             if call.cancelled_as in ("queued", "shutdown"):
                 assert call.runs == 0, f"a call cancelled while {call.cancelled_as} ran"
@@ -221,23 +270,31 @@ class Machine(RuleBasedStateMachine):
 
     @invariant()
     def holds(self) -> None:
-        wait_until(self.quiet, timeout=LOST_AFTER, what=f"the pool to be quiet: {self.pool.stats()}")
-        s = assert_invariant(self.pool)
-        assert self.clock.waiting <= 1
-        assert s.peak_threads <= self.pool.max_threads, s
-        with self.lock:
-            assert s.completed == sum(c.finished for c in self.calls), s
-        self.check_deliveries()
+        made = -1
+        while made != len(self.calls):  # again for the next calls the awaiters made
+            made = len(self.calls)
+            wait_until(self.quiet, timeout=LOST_AFTER, what=f"the pool to be quiet: {self.pool.stats()}")
+            s = assert_invariant(self.pool)
+            assert self.clock.waiting <= s.idle + s.returning
+            assert s.peak_threads <= self.pool.max_threads, s
+            with self.lock:
+                assert s.completed == sum(c.finished for c in self.calls), s
+            self.check_deliveries()
 
     def teardown(self) -> None:
         for call in self.calls:
             call.release.set()
-        self.pool.shutdown(wait=True)
         try:
+            self.pool.shutdown(wait=True)
             assert all(c.finished or c.cancelled_as is not None for c in self.calls)
             self.check_deliveries()
             assert self.pool.stats().threads == 0
         finally:
+            # Awaiters left waiting (a next call refused by the closed pool) end here.
+            for call in self.calls:
+                if call.awaiter is not None:
+                    call.awaiter.cancel()
+            self.loop.run_until_complete(asyncio.sleep(0))
             self.loop.close()
 
 
