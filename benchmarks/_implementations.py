@@ -22,6 +22,7 @@ Call = Callable[..., Awaitable[Any]]
 BASELINE = "asyncio.to_thread"
 IMPLEMENTATIONS = (
     "offload",
+    "offload.install()",
     BASELINE,
     "run_in_executor(None)",
     "ThreadPoolExecutor(64)",
@@ -40,6 +41,11 @@ async def open_implementation(name: str) -> AsyncIterator[Call]:
     if name == "offload":
         with offload.Pool(name="bench") as pool:
             yield pool.run
+    elif name == "offload.install()":
+        # The one-line switch: asyncio.to_thread on offload's Executor, on a fresh pool.
+        with offload.Executor(thread_name_prefix="bench") as executor:
+            loop.set_default_executor(executor)
+            yield asyncio.to_thread
     elif name == BASELINE:
         yield asyncio.to_thread
     elif name == "run_in_executor(None)":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 import os
 import statistics
 import threading
@@ -44,6 +45,9 @@ METRICS: dict[str, Metric] = {
     "tick_late_p50_ms": Metric("ms"),
     "tick_late_p99_ms": Metric("ms"),
     "calls_per_s": Metric("calls/s", lower_is_better=False),
+    "process_cpu_us_per_call": Metric("µs"),  # every thread's, the pool's included
+    "threads_started_per_s": Metric("threads/s"),
+    "threads_started_per_call": Metric("threads"),
     "rss_mib": Metric("MiB"),
     "startup_ms": Metric("ms"),  # the backends subcommand: from making a back-end to its first result
 }
@@ -51,6 +55,16 @@ METRICS: dict[str, Metric] = {
 
 def noop() -> None:
     pass
+
+
+class ProcessCpu:
+    """The CPU time of the whole process (every thread) over a stretch, per call."""
+
+    def __init__(self) -> None:
+        self._start = time.process_time()
+
+    def per_call_us(self, calls: int) -> float:
+        return (time.process_time() - self._start) / max(calls, 1) * 1e6
 
 
 def _p99(ordered: Sequence[float]) -> float:
@@ -91,7 +105,7 @@ async def round_trip(call: Call, calls: int) -> dict[str, float]:
     for _ in range(50):
         await call(noop)
     samples = []
-    cpu = time.thread_time()
+    cpu, process = time.thread_time(), ProcessCpu()
     for _ in range(calls):
         start = time.perf_counter_ns()
         await call(noop)
@@ -102,6 +116,7 @@ async def round_trip(call: Call, calls: int) -> dict[str, float]:
         "median_us": statistics.median(samples) / 1e3,
         "p99_us": _p99(samples) / 1e3,
         "loop_cpu_us_per_call": cpu / calls * 1e6,
+        "process_cpu_us_per_call": process.per_call_us(calls),
     }
 
 
@@ -112,10 +127,14 @@ async def batch(call: Call, size: int) -> dict[str, float]:
     calls and take their results back.
     """
     await asyncio.gather(*(call(noop) for _ in range(min(size, 64))))
-    start, cpu = time.perf_counter(), time.thread_time()
+    start, cpu, process = time.perf_counter(), time.thread_time(), ProcessCpu()
     await asyncio.gather(*[call(noop) for _ in range(size)])
     wall, cpu = time.perf_counter() - start, time.thread_time() - cpu
-    return {"wall_us_per_call": wall / size * 1e6, "loop_cpu_us_per_call": cpu / size * 1e6}
+    return {
+        "wall_us_per_call": wall / size * 1e6,
+        "loop_cpu_us_per_call": cpu / size * 1e6,
+        "process_cpu_us_per_call": process.per_call_us(size),
+    }
 
 
 async def burst(call: Call, calls: int, seconds: float) -> dict[str, float]:
@@ -126,12 +145,13 @@ async def burst(call: Call, calls: int, seconds: float) -> dict[str, float]:
     """
     baseline = threading.active_count()
     with ThreadSampler() as sampler:
-        start = time.perf_counter()
+        start, process = time.perf_counter(), ProcessCpu()
         await asyncio.gather(*[call(time.sleep, seconds) for _ in range(calls)])
-        wall = time.perf_counter() - start
+        wall, cpu = time.perf_counter() - start, process.per_call_us(calls)
     await asyncio.sleep(1.0)
     return {
         "wall_ms": wall * 1e3,
+        "process_cpu_us_per_call": cpu,
         "peak_threads": sampler.peak - baseline,
         "threads_after_1s": threading.active_count() - baseline,
     }
@@ -151,12 +171,17 @@ async def bursty(call: Call, bursts: int, size: int, seconds: float, gap: float)
         time.sleep(seconds)
 
     latencies = []
+    process = ProcessCpu()
     for _ in range(bursts):
         start = time.perf_counter()
         await asyncio.gather(*[call(work) for _ in range(size)])
         latencies.append(time.perf_counter() - start)
         await asyncio.sleep(gap)
-    return {"burst_ms": statistics.median(latencies) * 1e3, "threads_created": len(threads)}
+    return {
+        "burst_ms": statistics.median(latencies) * 1e3,
+        "process_cpu_us_per_call": process.per_call_us(bursts * size),
+        "threads_created": len(threads),
+    }
 
 
 def _digest(buffer: bytes) -> bytes:
@@ -197,10 +222,14 @@ async def _speedup_over_loop(call: Call, fn: Callable[[Any], object], inputs: li
     for item in inputs:
         fn(item)
     on_loop = time.perf_counter() - start
-    start = time.perf_counter()
+    start, process = time.perf_counter(), ProcessCpu()
     await asyncio.gather(*[call(fn, item) for item in inputs])
     offloaded = time.perf_counter() - start
-    return {"speedup_vs_loop": on_loop / offloaded, "wall_ms": offloaded * 1e3}
+    return {
+        "speedup_vs_loop": on_loop / offloaded,
+        "wall_ms": offloaded * 1e3,
+        "process_cpu_us_per_call": process.per_call_us(len(inputs)),
+    }
 
 
 async def responsiveness(call: Call, seconds: float, producers: int) -> dict[str, float]:
@@ -222,19 +251,63 @@ async def responsiveness(call: Call, seconds: float, producers: int) -> dict[str
     tasks = [asyncio.create_task(produce()) for _ in range(producers)]
     late = []
     end = loop.time() + seconds
-    start = time.perf_counter()
+    start, process = time.perf_counter(), ProcessCpu()
     while loop.time() < end:
         tick = time.perf_counter()
         await asyncio.sleep(0.001)
         # Clamped: a loop may round its timers and wake a little early.
         late.append(max(0.0, time.perf_counter() - tick - 0.001))
     running = False
+    rate, cpu = served / (time.perf_counter() - start), process.per_call_us(served)
     await asyncio.gather(*tasks)
     late.sort()
     return {
         "tick_late_p50_ms": statistics.median(late) * 1e3,
         "tick_late_p99_ms": _p99(late) * 1e3,
-        "calls_per_s": served / (time.perf_counter() - start),
+        "calls_per_s": rate,
+        "process_cpu_us_per_call": cpu,
+    }
+
+
+async def steady(call: Call, tasks: int, sleep: float, seconds: float) -> dict[str, float]:
+    """``tasks`` tasks, each offloading ``time.sleep(sleep)`` back to back, as a server's.
+
+    Calls per second, process CPU per call (the pool threads' and the loop's), and the
+    threads started while the stream runs: after a warm-up as long as the measurement,
+    with no gap between the two, so the stream's own pool is measured, not its growth.
+    """
+    first_seen: dict[threading.Thread, float] = {}
+    running = True
+    served = 0
+    window = (math.inf, math.inf)
+
+    def work() -> None:
+        first_seen.setdefault(threading.current_thread(), time.perf_counter())
+        time.sleep(sleep)
+
+    async def serve() -> None:
+        nonlocal served
+        while running:
+            await call(work)
+            if window[0] <= time.perf_counter() < window[1]:
+                served += 1
+
+    workers = [asyncio.create_task(serve()) for _ in range(tasks)]
+    await asyncio.sleep(seconds)  # the warm-up
+    with ThreadSampler() as sampler:
+        start, process = time.perf_counter(), ProcessCpu()
+        window = (start, start + seconds)
+        await asyncio.sleep(seconds)
+        elapsed, cpu = time.perf_counter() - start, process.per_call_us(served)
+    running = False
+    await asyncio.gather(*workers)
+    started = sum(start <= seen < start + elapsed for seen in first_seen.values())
+    return {
+        "calls_per_s": served / elapsed,
+        "process_cpu_us_per_call": cpu,
+        "threads_started_per_s": started / elapsed,
+        "threads_started_per_call": started / max(served, 1),
+        "peak_threads": sampler.peak - 1,  # less the loop's
     }
 
 
@@ -256,6 +329,16 @@ class Scenario:
         return (self.measure.__doc__ or "").strip().splitlines()[0]
 
 
+def _steady(tasks: int, sleep_ms: float, full_seconds: float) -> Scenario:
+    rates = {"smoke": 0.05, "quick": full_seconds / 4, "full": full_seconds}
+    return Scenario(
+        f"steady_{tasks}x{sleep_ms:g}ms",
+        steady,
+        {mode: {"tasks": tasks, "sleep": sleep_ms / 1e3, "seconds": s} for mode, s in rates.items()},
+        repetitions={"quick": 2},
+    )
+
+
 def _batch(size: int) -> Scenario:
     return Scenario(
         f"batch_{size}",
@@ -272,7 +355,7 @@ async def memory(call: Call, calls: int) -> dict[str, float]:
     figure is the process's own and not what earlier scenarios left behind.
     """
     release = threading.Event()
-    before = _rss_mib()
+    before, process = _rss_mib(), ProcessCpu()
     with ThreadSampler() as sampler:
         pending = [call(release.wait) for _ in range(calls)]
         gathered = asyncio.gather(*pending)
@@ -280,7 +363,11 @@ async def memory(call: Call, calls: int) -> dict[str, float]:
         rss = _rss_mib() - before
         release.set()
         await gathered
-    return {"rss_mib": rss, "peak_threads": sampler.peak - 1}
+    return {
+        "rss_mib": rss,
+        "peak_threads": sampler.peak - 1,
+        "process_cpu_us_per_call": process.per_call_us(calls),
+    }
 
 
 async def _until_thread_count_settles(quiet: float = 0.3, timeout: float = 30.0) -> None:
@@ -358,6 +445,10 @@ SCENARIOS: tuple[Scenario, ...] = (
         },
         repetitions={"quick": 2},
     ),
+    _steady(4, 0, 1.0),
+    _steady(16, 0.5, 1.0),
+    _steady(16, 2, 1.0),
+    _steady(64, 5, 2.0),
     Scenario(
         "memory",
         memory,
