@@ -34,6 +34,10 @@ logger = logging.getLogger("offload")
 
 
 class Returning(Protocol):
+    def returning_with(self, item: Any, /) -> bool:
+        """Whether the thread still returns with ``item``'s outcome; any thread, no lock:
+        once False, never True again."""
+
     def window_closed(self, item: Any, /) -> None:
         """On the loop's thread: the continuation of ``item``'s awaiter has run."""
 
@@ -111,13 +115,23 @@ class Inbox:
 
     def _close_windows(self, items: list[Settleable], turns: int) -> None:
         """Closes the windows of ``items`` after ``turns`` more turns of the loop, or now
-        if the loop cannot take another callback (it is closing)."""
-        if turns and self._call_soon(self._close_windows, items, turns - 1):
-            return
+        if the loop cannot take another callback (it is closing).
+
+        Most awaiters take their thread back in the first turn: the windows still open
+        are looked at once a turn, without a lock, and the turns stop when none is.
+        """
+        still_open = []
         for item in items:
+            returning = item.returning
+            if returning is not None and returning.returning_with(item):
+                still_open.append(item)
+            else:
+                item.returning = None
+        if not still_open or (turns and self._call_soon(self._close_windows, still_open, turns - 1)):
+            return
+        for item in still_open:
             returning, item.returning = item.returning, None
-            if returning is not None:
-                returning.window_closed(item)
+            returning.window_closed(item)  # type: ignore[union-attr]  # set while open
 
     def _schedule_drain(self) -> bool:
         """Schedules ``_drain`` on the loop's thread; False if the loop is gone."""

@@ -113,7 +113,6 @@ LOOP_CHECK_INTERVAL = 0.25
 # The clock of the idle timeout (the tests move one of their own).
 _monotonic = time.monotonic
 
-
 class Submitter(Protocol):
     """What a call is submitted to: a Pool, or a Limiter in front of one."""
 
@@ -168,6 +167,9 @@ class Work(Protocol):
 
 
 class Returning(Protocol):
+    def returning_with(self, work: Any, /) -> bool:
+        """Whether the thread still returns with ``work``'s outcome; no lock needed."""
+
     def window_closed(self, work: Any, /) -> None:
         """On ``work.home``'s thread: the awaiter's continuation has run."""
 
@@ -225,6 +227,10 @@ class _Worker:
         self.work: Work | None = None
         self.home: Home | None = None
         self.returned: Work | None = None
+
+    def returning_with(self, work: Work, /) -> bool:
+        # Read without the lock: ``returned`` moves on from a call and never back to it.
+        return self.returned is work
 
     def window_closed(self, work: Work, /) -> None:
         self.pool._window_closed(self, work)
