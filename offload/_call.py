@@ -83,32 +83,59 @@ def _submit_without_asyncio(
 
 
 def check_callable(fn: object) -> None:
-    """Raises TypeError if ``fn`` cannot be offloaded: not callable, or a coroutine function.
+    """Raises TypeError if ``fn`` cannot be offloaded: not callable, or asynchronous (a
+    coroutine or async generator function, or an object whose ``__call__`` is one).
 
     Plain functions, methods and builtins, by far the most common, are decided from their
     code flags alone; anything else goes through ``inspect``. A callable that returns a
-    coroutine anyway is caught in the pool thread (see ``CallBody.run``).
+    coroutine anyway is caught in the pool thread (see ``_invoke``).
     """
     kind = type(fn)
     if kind is BuiltinFunctionType:
         return
     if kind is FunctionType:
-        is_async = fn.__code__.co_flags & inspect.CO_COROUTINE  # type: ignore[attr-defined]
+        flags = fn.__code__.co_flags  # type: ignore[attr-defined]
     elif kind is MethodType:
-        is_async = inspect.iscoroutinefunction(fn.__func__)  # type: ignore[attr-defined]
+        flags = _code_flags(fn.__func__)  # type: ignore[attr-defined]
     elif not callable(fn):
         raise TypeError(f"offload() needs a callable to run in a thread, not {kind.__name__} {fn!r}")
     else:
-        is_async = inspect.iscoroutinefunction(fn)
-    if is_async:
+        flags = _code_flags(fn) | _code_flags(kind.__call__)
+    if flags & inspect.CO_COROUTINE:
         raise TypeError(
             f"{describe(fn)} is a coroutine function, which does not block: "
             "await it directly instead of offloading it"
         )
+    if flags & inspect.CO_ASYNC_GENERATOR:
+        raise TypeError(
+            f"{describe(fn)} is an async generator function, which does not block: "
+            "iterate it with 'async for' instead of offloading it"
+        )
+
+
+def _code_flags(fn: object) -> int:
+    """CO_COROUTINE and CO_ASYNC_GENERATOR, as ``inspect`` finds them on ``fn`` (through
+    functools.partial and @wraps, and asyncio's marker); 0 if it cannot tell."""
+    try:
+        if inspect.iscoroutinefunction(fn):
+            return inspect.CO_COROUTINE
+        if inspect.isasyncgenfunction(fn):
+            return inspect.CO_ASYNC_GENERATOR
+    except Exception:  # a proxy object whose attribute lookups raise: let the call show it
+        pass
+    return 0
 
 
 def describe(fn: object) -> str:
-    name = getattr(fn, "__qualname__", None)
+    """A short name for ``fn``, its qualified name, for thread names and messages.
+
+    Never raises: a framework's proxy object can raise on any attribute lookup, and a
+    pool thread names itself after its call before it runs it.
+    """
+    try:
+        name = getattr(fn, "__qualname__", None)
+    except Exception:
+        name = None
     return name if isinstance(name, str) else type(fn).__qualname__
 
 
@@ -211,6 +238,9 @@ class CallBody:
 
     def fail(self, error: BaseException) -> None:
         self.finish(None, error)
+
+    def forget(self) -> None:
+        del self._fn, self._args, self._kwargs, self._context
 
     def finish(self, value: Any, error: BaseException | None) -> None:
         """Delivers the outcome of a call that ``run()`` did not run: it ran in another

@@ -19,10 +19,11 @@ loop that is busy holds its returning threads until it turns, no longer.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import weakref
 from typing import TYPE_CHECKING, Any, Protocol
+
+from ._fork import reset_after_fork
 
 if TYPE_CHECKING:
     import asyncio
@@ -66,11 +67,10 @@ class Inbox:
     __slots__ = ("__weakref__", "_items", "_lock", "_wakeup_pending")
 
     def __init__(self) -> None:
-        self._reset()
-        with _inboxes_lock:
-            _inboxes.add(self)
+        self._reset_after_fork()
+        reset_after_fork(self)
 
-    def _reset(self) -> None:
+    def _reset_after_fork(self) -> None:
         self._lock = threading.Lock()
         self._items: list[Settleable] = []
         self._wakeup_pending = False
@@ -218,8 +218,6 @@ class TrioInbox(Inbox):
 
 
 _cache = threading.local()
-_inboxes: weakref.WeakSet[Inbox] = weakref.WeakSet()
-_inboxes_lock = threading.Lock()
 
 
 def asyncio_inbox_for(loop: asyncio.AbstractEventLoop) -> AsyncioInbox:
@@ -236,15 +234,3 @@ def trio_inbox_for(token: Any) -> TrioInbox:
     if inbox is None or not inbox.serves(token):
         inbox = _cache.trio = TrioInbox(token)
     return inbox
-
-
-def _reset_inboxes_in_child() -> None:
-    # A pool thread may have held an inbox's lock at the fork; that thread does not
-    # exist in the child, so the lock would stay held forever.
-    global _inboxes_lock
-    _inboxes_lock = threading.Lock()
-    for inbox in list(_inboxes):
-        inbox._reset()
-
-
-os.register_at_fork(after_in_child=_reset_inboxes_in_child)

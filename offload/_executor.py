@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from ._call import CallBody, check_callable
 from ._delivery import asyncio_inbox_for
-from ._pool import DEFAULT_MAX_THREADS, Pool
+from ._fork import reset_after_fork
+from ._pool import DEFAULT_MAX_THREADS, Pool, current_work
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -47,7 +48,9 @@ class Executor(concurrent.futures.ThreadPoolExecutor):
         with offload.Executor(max_workers=8) as executor:
             sizes = list(executor.map(os.path.getsize, paths))
 
-    Thread safety: every method may be called from any thread.
+    Thread safety: every method may be called from any thread. After ``os.fork()`` the
+    child's executor has no call in flight (those were the parent's), so its
+    ``shutdown(wait=True)`` returns once the child's own calls are done.
 
     Args:
         max_workers: The most calls running at once (``DEFAULT_MAX_THREADS`` if None):
@@ -63,7 +66,8 @@ class Executor(concurrent.futures.ThreadPoolExecutor):
 
     Raises:
         ValueError: ``max_workers`` is not positive.
-        TypeError: ``initializer`` is not callable, or ``pool`` comes with pool arguments.
+        TypeError: ``max_workers`` is not an int, ``initializer`` is not callable,
+            ``pool`` is not a Pool, or ``pool`` comes with pool arguments.
     """
 
     def __init__(
@@ -75,10 +79,14 @@ class Executor(concurrent.futures.ThreadPoolExecutor):
         *,
         pool: Pool | None = None,
     ) -> None:
+        if max_workers is not None and (not isinstance(max_workers, int) or isinstance(max_workers, bool)):
+            raise TypeError(f"max_workers must be an int or None, not {type(max_workers).__name__}")
         if max_workers is not None and max_workers <= 0:
             raise ValueError("max_workers must be greater than 0")
         if initializer is not None and not callable(initializer):
             raise TypeError("initializer must be a callable")
+        if pool is not None and not isinstance(pool, Pool):
+            raise TypeError(f"pool must be an offload.Pool, not {type(pool).__name__}")
         if pool is not None and (max_workers is not None or thread_name_prefix):
             raise TypeError("pass either pool= or max_workers/thread_name_prefix to make one, not both")
         self._owns_pool = pool is None
@@ -89,12 +97,18 @@ class Executor(concurrent.futures.ThreadPoolExecutor):
         self._thread_initializer = initializer
         self._thread_initargs = initargs
         self._initialized = threading.local()
-        self._lock = threading.Lock()
-        self._all_finished = threading.Condition(self._lock)
-        # Guarded by _lock:
-        self._outstanding: set[ExecutorCall] = set()  # submitted and not finished
         self._closed = False
         self._broken_reason: str | None = None
+        self._reset_after_fork()
+        reset_after_fork(self)
+
+    def _reset_after_fork(self) -> None:
+        """Makes the lock and forgets the calls in flight; also run in the child after a
+        fork, where the parent's calls never finish."""
+        self._lock = threading.Lock()
+        self._all_finished = threading.Condition(self._lock)
+        # Guarded by _lock, with _closed and _broken_reason:
+        self._outstanding: set[ExecutorCall] = set()  # submitted and not finished
 
     @property
     def pool(self) -> Pool:
@@ -132,7 +146,17 @@ class Executor(concurrent.futures.ThreadPoolExecutor):
         Args:
             wait: Whether to block until every call submitted has finished.
             cancel_futures: Whether to cancel the calls that have not started.
+
+        Raises:
+            RuntimeError: ``wait=True`` from one of this executor's own calls, which
+                would wait for itself.
         """
+        work = current_work()
+        if wait and isinstance(work, ExecutorCall) and work._executor is self:
+            raise RuntimeError(
+                "Executor.shutdown(wait=True) called from one of its own calls, which would "
+                "wait for itself; call shutdown(wait=False) there instead"
+            )
         with self._lock:
             self._closed = True
             pending = list(self._outstanding) if cancel_futures else []

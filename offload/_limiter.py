@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from ._call import submit
 from ._exceptions import PoolClosedError
+from ._fork import reset_after_fork
 from ._offload import default_pool
+from ._pool import Pool
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from ._pool import Pool, Work
+    from ._pool import Work
 
 __all__ = ["Limiter"]
 
@@ -38,14 +40,16 @@ class Limiter:
         rows = await db.run(cursor.execute, "select * from t")
 
     Thread safety: every method may be called from any thread; ``run()`` needs a running
-    event loop in the calling thread.
+    event loop in the calling thread. After ``os.fork()`` the child's limiter has no call
+    running or held: those were the parent's.
 
     Args:
         total: The most calls of this limiter running at once; a positive int.
         pool: The pool its calls run on; by default, the default pool as it is now.
 
     Raises:
-        TypeError, ValueError: ``total`` is not a positive int.
+        TypeError: ``total`` is not an int, or ``pool`` not a Pool.
+        ValueError: ``total`` is not positive.
     """
 
     def __init__(self, total: int, *, pool: Pool | None = None) -> None:
@@ -53,8 +57,15 @@ class Limiter:
             raise TypeError(f"Limiter total must be an int, not {type(total).__name__}")
         if total < 1:
             raise ValueError(f"Limiter total must be at least 1, not {total}")
+        if pool is not None and not isinstance(pool, Pool):
+            raise TypeError(f"Limiter pool must be an offload.Pool, not {type(pool).__name__}")
         self._total = total
         self._pool = pool if pool is not None else default_pool()
+        self._reset_after_fork()
+        reset_after_fork(self)
+
+    def _reset_after_fork(self) -> None:
+        """Makes the lock and an empty limiter; also run in the child after a fork."""
         self._lock = threading.Lock()
         # Guarded by _lock:
         self._running = 0  # calls passed to the pool and not done
@@ -103,12 +114,15 @@ class Limiter:
 
     def _cancel(self, work: Work) -> bool:
         with self._lock:
-            if work in self._held:
+            held = work in self._held
+            if held:
                 self._held.discard(work)
                 work.cancel_requested = True
                 if not self._held:
                     self._order.clear()
-                return True
+        if held:
+            work.forget()  # as Pool._cancel does, for a call skipped in _order later
+            return True
         if self._pool._cancel(work):  # it was queued in the pool, holding a place
             self._release()
             return True

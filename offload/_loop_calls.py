@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import inspect
+from types import BuiltinFunctionType, FunctionType, MethodType
 from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple
 
 from ._call import AsyncioCall, describe
@@ -65,8 +67,10 @@ def run_on_loop(
         def sync_handler(session, url):
             page = run_on_loop(session.get, url)  # an async client, from thread code
 
-    Args and raises: as for ``call_on_loop()``.
+    Args and raises: as for ``call_on_loop()``, and TypeError if ``async_fn`` is a plain
+    function (use ``call_on_loop()``) or not callable.
     """
+    _check_async_fn(async_fn)
 
     def schedule(target: asyncio.AbstractEventLoop) -> concurrent.futures.Future[R]:
         coro = _await(async_fn, args)
@@ -77,6 +81,28 @@ def run_on_loop(
             raise
 
     return _run_there(schedule, loop, "run_on_loop()")
+
+
+def _check_async_fn(async_fn: object) -> None:
+    """Refuses, before anything runs on the loop, what cannot give an awaitable.
+
+    A plain function or builtin would run on the loop, and only its result would then be
+    found not awaitable; other callables (a class whose instances are awaitable, a
+    partial) are known only by what they return, which ``_await`` checks.
+    """
+    if not callable(async_fn):
+        raise TypeError(
+            f"run_on_loop() needs a coroutine function, not {type(async_fn).__name__} {async_fn!r}"
+        )
+    kind: type = type(async_fn)
+    plain = kind is BuiltinFunctionType or (
+        kind in (FunctionType, MethodType) and not inspect.iscoroutinefunction(async_fn)
+    )
+    if plain:
+        raise TypeError(
+            f"run_on_loop() needs a coroutine function, and {describe(async_fn)} is a plain "
+            "function: use call_on_loop() for it"
+        )
 
 
 def _call_plain(future: concurrent.futures.Future[R], fn: Callable[..., R], args: tuple[Any, ...]) -> None:
@@ -100,7 +126,13 @@ def _call_plain(future: concurrent.futures.Future[R], fn: Callable[..., R], args
 
 
 async def _await(async_fn: Callable[..., Awaitable[R]], args: tuple[Any, ...]) -> R:
-    return await async_fn(*args)
+    awaitable = async_fn(*args)
+    if not inspect.isawaitable(awaitable):
+        raise TypeError(
+            f"run_on_loop() needs a coroutine function, and {describe(async_fn)} returned "
+            f"{type(awaitable).__name__}: use call_on_loop() for plain functions"
+        )
+    return await awaitable
 
 
 def _run_there(
@@ -121,14 +153,15 @@ def _run_there(
 def _target_loop(
     loop: asyncio.AbstractEventLoop | None, work: object, what: str
 ) -> asyncio.AbstractEventLoop:
+    running = asyncio._get_running_loop()
     if loop is None:
-        loop = getattr(work, "loop", None)
+        loop = getattr(work, "loop", None) or running
     if loop is None:
         raise RuntimeError(
             f"{what} does not know which event loop to use: call it from inside a call "
             "run by offload() on asyncio or uvloop, or pass loop="
         )
-    if asyncio._get_running_loop() is loop:
+    if running is loop:
         raise RuntimeError(
             f"{what} was called on the event loop's own thread, where it would wait for "
             "itself: call the function (or await it) directly instead"

@@ -6,6 +6,7 @@ import threading
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from ._call import submit
+from ._exceptions import PoolClosedError
 from ._pool import Pool
 
 if TYPE_CHECKING:
@@ -63,10 +64,16 @@ def set_default_pool(pool: Pool) -> Pool:
 
         old = offload.set_default_pool(offload.Pool(max_threads=32, idle_timeout=60))
         old.shutdown(wait=False)
+
+    Raises:
+        TypeError: ``pool`` is not an offload.Pool.
+        PoolClosedError: ``pool`` has been shut down.
     """
     global _default
     if not isinstance(pool, Pool):
         raise TypeError(f"set_default_pool() needs an offload.Pool, not {type(pool).__name__}")
+    if pool.closed:
+        raise PoolClosedError(f"set_default_pool() needs an open pool; {pool!r} is shut down: make a new one")
     with _default_lock:
         previous, _default = _default, pool
     return previous

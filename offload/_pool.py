@@ -50,7 +50,7 @@ What follows from it, and how the code keeps it:
 6. Hence: while a thread is idle, no call is queued; while calls are queued, a thread
    exists to take them (or they fail with ThreadStartError, see _thread_failed_to_start).
 
-Locking. ``Pool._lock`` guards every field set in ``Pool._reset_state``, the fields of
+Locking. ``Pool._lock`` guards every field set in ``Pool._reset_after_fork``, the fields of
 every ``_Worker`` but ``wake``, and the ``queued``/``cancel_requested``/``returning``
 fields of every Work in the pool. ``_Worker.wake`` is the one other lock: see _Worker.
 No user code runs, and nothing waits, while ``_lock`` is held. The GIL is never relied
@@ -62,16 +62,15 @@ from __future__ import annotations
 import _thread
 import asyncio
 import math
-import os
 import threading
 import time
-import weakref
 from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 
 from ._call import chained, submit
 from ._exceptions import PoolClosedError, ThreadStartError
+from ._fork import Registry, reset_after_fork
 from ._shutdown import ShutsDownOnExit
 
 if TYPE_CHECKING:
@@ -112,6 +111,7 @@ LOOP_CHECK_INTERVAL = 0.25
 
 # The clock of the idle timeout (the tests move one of their own).
 _monotonic = time.monotonic
+
 
 class Submitter(Protocol):
     """What a call is submitted to: a Pool, or a Limiter in front of one."""
@@ -164,6 +164,10 @@ class Work(Protocol):
 
     def fail(self, error: BaseException) -> None:
         """Delivers ``error`` as the outcome of a call that will never run."""
+
+    def forget(self) -> None:
+        """Drops the function and its arguments of a call cancelled before it started,
+        which will never run nor be failed; it may wait in a queue a while yet."""
 
 
 class Returning(Protocol):
@@ -289,10 +293,11 @@ class Pool(ShutsDownOnExit):
             raise TypeError(f"Pool name must be a non-empty str, not {name!r}")
         self._name = name
         self._closed = False
-        self._reset_state()
-        _register(self)
+        self._reset_after_fork()
+        reset_after_fork(self)
+        _pools.add(self)
 
-    def _reset_state(self) -> None:
+    def _reset_after_fork(self) -> None:
         """Makes the lock and an empty pool; also run in the child after a fork."""
         self._lock = threading.Lock()
         self._all_threads_gone = threading.Condition(self._lock)
@@ -475,18 +480,19 @@ class Pool(ShutsDownOnExit):
     def _cancel(self, work: Work) -> bool:
         """Marks ``work`` cancelled; returns True if it was queued and so will never run."""
         with self._lock:
-            if work.cancel_requested:
+            if work.cancel_requested or not work.queued:
+                work.cancel_requested = True
                 return False
             work.cancel_requested = True
-            if not work.queued:
-                return False
             work.queued = False
             self._queued -= 1
             if self._queued == 0:
-                # Only cancelled calls are left: drop them rather than keep their
-                # arguments alive until the next call is popped.
-                self._queue.clear()
-            return True
+                self._queue.clear()  # only cancelled calls are left
+        # It stays in the queue, skipped, until the calls before it are popped: its
+        # arguments, which can be big, go now. Not under the lock: freeing them can run
+        # their __del__.
+        work.forget()
+        return True
 
     # --- returning threads (point 4) ---
 
@@ -726,35 +732,18 @@ def _check_idle_timeout(value: Any) -> float:
     return math.inf if value > threading.TIMEOUT_MAX else float(value)
 
 
-# Every pool alive, for fork and interpreter exit. Pools are made rarely, so a plain
-# lock around a WeakSet is enough.
-_pools: weakref.WeakSet[Pool] = weakref.WeakSet()
-_pools_lock = threading.Lock()
-
-
-def _register(pool: Pool) -> None:
-    with _pools_lock:
-        _pools.add(pool)
-
-
-def _reset_pools_in_child() -> None:
-    # The parent's threads do not exist in the child, and any lock one of them held at
-    # the fork stays held forever: give every pool fresh state and a fresh lock.
-    global _pools_lock
-    _pools_lock = threading.Lock()
-    for pool in list(_pools):
-        pool._reset_state()
+# Every pool alive, for interpreter exit.
+_pools: Registry[Pool] = Registry()
 
 
 def _shut_down_pools_at_exit() -> None:
     # Pool threads are daemon threads, so that an idle one never holds up exit; this
     # hook, run before the interpreter joins non-daemon threads, instead retires the
     # idle threads at once and waits for the running calls, so that none is lost.
-    for pool in list(_pools):
+    for pool in _pools.alive():
         pool.shutdown(wait=True)
 
 
-os.register_at_fork(after_in_child=_reset_pools_in_child)
 # The same private hook concurrent.futures.thread uses: atexit handlers run only after
 # the interpreter has joined the non-daemon threads.
 threading._register_atexit(_shut_down_pools_at_exit)  # type: ignore[attr-defined]

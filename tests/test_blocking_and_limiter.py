@@ -131,6 +131,10 @@ class TestLimiter:
         with pytest.raises(error, match="Limiter total"):
             offload.Limiter(total)  # type: ignore[arg-type]
 
+    def test_a_pool_that_is_not_a_pool_is_refused_at_once(self) -> None:
+        with pytest.raises(TypeError, match=r"Limiter pool must be an offload\.Pool, not int"):
+            offload.Limiter(1, pool=3)  # type: ignore[arg-type]
+
     def test_a_closed_pool_fails_the_held_calls(
         self, run: Runner[None], pool: offload.Pool, gate: Gate
     ) -> None:

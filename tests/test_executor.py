@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import CancelledError, ThreadPoolExecutor, TimeoutError, wait
 from concurrent.futures.thread import BrokenThreadPool
+from typing import Any
 
 import pytest
 
@@ -172,6 +173,16 @@ class TestOffloadSpecific:
             release.set()
         assert executor.pool.stats().threads == 0
 
+    def test_waiting_from_its_own_call_is_refused_on_a_shared_pool(self, make_pool: MakePool) -> None:
+        # An owning Executor's pool refuses; one on a shared pool (what install() makes)
+        # waited for ever, its own call among those it waited for.
+        executor = offload.Executor(pool=make_pool())
+        with pytest.raises(RuntimeError, match="would wait for itself"):
+            executor.submit(executor.shutdown).result(timeout=10)
+        executor.submit(executor.shutdown, wait=False).result(timeout=10)
+        with pytest.raises(RuntimeError, match="after shutdown"):
+            executor.submit(int)
+
     def test_a_shared_pool_stays_open_after_shutdown(self, make_pool: MakePool) -> None:
         pool = make_pool()
         executor = offload.Executor(pool=pool)
@@ -180,3 +191,14 @@ class TestOffloadSpecific:
         assert not pool.closed
         with pytest.raises(TypeError, match="either pool= or max_workers"):
             offload.Executor(max_workers=2, pool=pool)
+
+    @pytest.mark.parametrize(
+        ("kwargs", "message"),
+        [
+            ({"max_workers": "x"}, "max_workers must be an int or None, not str"),
+            ({"pool": 3}, r"pool must be an offload\.Pool, not int"),
+        ],
+    )
+    def test_bad_arguments_are_named(self, kwargs: dict[str, Any], message: str) -> None:
+        with pytest.raises(TypeError, match=message):
+            offload.Executor(**kwargs)

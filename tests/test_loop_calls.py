@@ -93,10 +93,41 @@ def test_misuse_is_an_error_not_a_deadlock(run: Runner[None]) -> None:
         loop = asyncio.get_running_loop()
         with pytest.raises(RuntimeError, match="would wait for itself"):
             offload.call_on_loop(int, loop=loop)
+        with pytest.raises(RuntimeError, match="on the event loop's own thread"):
+            offload.call_on_loop(int)  # no loop named, outside an offloaded call
         # From a thread offload did not start, naming the loop works.
         assert await asyncio.to_thread(lambda: offload.call_on_loop(int, "4", loop=loop)) == 4
 
     run(main())
+
+
+def test_run_on_loop_refuses_a_plain_function_before_running_it(
+    run: Runner[None], pool: offload.Pool
+) -> None:
+    ran: list[str] = []
+
+    def plain(text: str) -> int:
+        ran.append(text)
+        return len(text)
+
+    class NotAwaitable:
+        def __call__(self, text: str) -> int:
+            ran.append(text)
+            return len(text)
+
+    async def main() -> None:
+        with pytest.raises(TypeError, match=r"plain\b.*is a plain function: use call_on_loop"):
+            await pool.run(offload.run_on_loop, plain, "abc")
+        with pytest.raises(TypeError, match="len is a plain function"):
+            await pool.run(offload.run_on_loop, len, "abc")
+        with pytest.raises(TypeError, match="needs a coroutine function, not int"):
+            await pool.run(offload.run_on_loop, 3)  # type: ignore[arg-type]
+        # Known only by what it returns: it runs, then its result is refused.
+        with pytest.raises(TypeError, match="NotAwaitable returned int: use call_on_loop"):
+            await pool.run(offload.run_on_loop, NotAwaitable(), "de")
+
+    run(main())
+    assert ran == ["de"]
 
 
 def test_works_inside_to_thread_after_install(run: Runner[None], default_pool: offload.Pool) -> None:

@@ -8,6 +8,8 @@ import functools
 import logging
 import threading
 import traceback
+import weakref
+from collections.abc import AsyncIterator
 from typing import Any, NoReturn
 
 import pytest
@@ -40,6 +42,11 @@ def test_set_default_pool_swaps_and_returns_the_previous(make_pool: MakePool) ->
         assert offload.set_default_pool(previous) is fresh
     with pytest.raises(TypeError, match=r"needs an offload\.Pool, not str"):
         offload.set_default_pool("pool")  # type: ignore[arg-type]
+    closed = make_pool()
+    closed.shutdown()
+    with pytest.raises(offload.PoolClosedError, match="needs an open pool"):
+        offload.set_default_pool(closed)
+    assert offload.default_pool() is previous
 
 
 def test_context_is_copied_into_the_call(run: Runner[None], pool: offload.Pool) -> None:
@@ -104,7 +111,41 @@ def test_stop_iteration_becomes_runtime_error(run: Runner[None], pool: offload.P
     run(main())
 
 
+class Big:
+    """Stands for a large argument: what matters is when it is freed."""
+
+
 class TestCancellation:
+    @pytest.mark.parametrize("through", ["pool", "limiter", "executor"])
+    def test_a_cancelled_queued_call_lets_go_of_its_arguments_at_once(
+        self, run: Runner[None], make_pool: MakePool, gate: Gate, through: str
+    ) -> None:
+        # Cancelled calls wait in their queue, skipped, until the calls before them are
+        # popped; a big argument must not wait with them.
+        pool = make_pool(max_threads=1)
+        release = gate()
+        limiter = offload.Limiter(1, pool=pool)
+        executor = offload.Executor(pool=pool)
+        submit: Any = {"pool": pool.run, "limiter": limiter.run, "executor": executor.submit}[through]
+
+        async def main() -> None:
+            blocker = submit(release.wait)
+            wait_until(lambda: pool.stats().busy == 1, what="the blocker to run")
+            big = Big()
+            freed = weakref.ref(big)
+            cancelled = submit(id, big)
+            behind = submit(int, "5")
+            del big
+            assert cancelled.cancel()
+            assert freed() is None, "the cancelled call still holds its argument"
+            release.set()
+            if through == "executor":
+                blocker, behind = asyncio.wrap_future(blocker), asyncio.wrap_future(behind)
+            assert await asyncio.gather(blocker, behind) == [True, 5]
+
+        run(main())
+        executor.shutdown()
+
     def test_a_queued_call_that_is_cancelled_never_runs(
         self, run: Runner[None], make_pool: MakePool, gate: Gate
     ) -> None:
@@ -287,6 +328,45 @@ class TestBadInput:
 
         run(main())
         assert pool.stats().spawned == 0
+
+    def test_async_generator_functions_and_async_callables_are_refused_at_the_call_site(
+        self, run: Runner[None], pool: offload.Pool
+    ) -> None:
+        async def rows() -> AsyncIterator[int]:
+            yield 1
+
+        class AsyncCallable:
+            async def __call__(self) -> None:
+                pass
+
+        async def main() -> None:
+            with pytest.raises(TypeError, match=r"is an async generator function.*async for"):
+                pool.run(rows)
+            with pytest.raises(TypeError, match=r"AsyncCallable is a coroutine function.*await it directly"):
+                pool.run(AsyncCallable())
+
+        run(main())
+        assert pool.stats().spawned == 0
+
+    def test_a_callable_whose_name_cannot_be_read_runs(self, run: Runner[None], pool: offload.Pool) -> None:
+        # A framework's proxy object raises on attribute lookups it does not forward. The
+        # pool thread names itself after the call before running it: that must not kill
+        # it (the awaiter would never be answered, and exit would wait for it for ever).
+        class Proxy:
+            def __getattribute__(self, name: str) -> Any:
+                if name == "__qualname__":
+                    raise RuntimeError("working outside of a request context")
+                return object.__getattribute__(self, name)
+
+            def __call__(self) -> str:
+                return threading.current_thread().name
+
+        async def main() -> None:
+            async with asyncio.timeout(10):  # a killed thread never answers
+                assert await pool.run(Proxy()) == f"test-1:{Proxy.__qualname__}"
+
+        run(main())
+        assert assert_invariant(pool).completed == 1
 
     def test_a_returned_coroutine_is_refused_without_a_warning(
         self, run: Runner[None], pool: offload.Pool

@@ -407,7 +407,8 @@ def test_shutdown_while_the_thread_for_a_queued_call_starts(
 def test_fork_while_threads_are_busy_and_hold_the_locks() -> None:
     # Steps, in a child interpreter (a test process must not fork with threads):
     # 1. two pool threads run calls, one inside the pool's lock and one inside the lock
-    #    that guards the set of inboxes, and three calls are queued;
+    #    that guards what a fork resets (a new loop's inbox joins it), and three calls
+    #    are queued;
     # 2. the main thread forks;
     # 3. the child, where those threads do not exist and the locks they held would stay
     #    held for ever, must find empty, working pools, the queued calls not carried over;
@@ -416,7 +417,7 @@ def test_fork_while_threads_are_busy_and_hold_the_locks() -> None:
         """
         import asyncio, os, threading, time, warnings
         import offload
-        from offload import _delivery
+        from offload import _fork
 
         pool = offload.Pool(max_threads=2, name="forked")
         # The loop's thread waits too: it takes the pool's lock to submit.
@@ -439,7 +440,7 @@ def test_fork_while_threads_are_busy_and_hold_the_locks() -> None:
 
         async def start():
             calls = [pool.run(hold, pool._lock, holding[0])]
-            calls.append(pool.run(hold, _delivery._inboxes_lock, holding[1]))
+            calls.append(pool.run(hold, _fork._resets._lock, holding[1]))
             calls += [pool.run(record, i) for i in range(3)]
             all_submitted_and_running.wait()
             return calls
@@ -479,3 +480,52 @@ def test_fork_while_threads_are_busy_and_hold_the_locks() -> None:
         "child exit 0",
         "parent ['held', 'held', 0, 1, 2] [0, 1, 2, 'held', 'held'] 5",
     ]
+
+
+def test_a_full_limiter_and_a_busy_executor_start_afresh_after_fork() -> None:
+    # In a child interpreter: a Limiter of one place runs a blocked call, and an Executor
+    # has one in flight, when the main thread forks. In the child neither call exists:
+    # the Limiter must run a call at once, not hold it for ever behind the parent's, and
+    # the Executor's shutdown(wait=True) must not wait for the parent's call.
+    result = run_script(
+        """
+        import asyncio, os, threading, time, warnings
+        import offload
+
+        release = threading.Event()
+        limiter = offload.Limiter(1)
+        executor = offload.Executor(max_workers=2)
+
+        async def start():
+            blocked = limiter.run(release.wait)
+            while limiter.running == 0 or offload.default_pool().stats().busy == 0:
+                await asyncio.sleep(0.001)
+            return blocked
+
+        loop = asyncio.new_event_loop()
+        blocked = loop.run_until_complete(start())
+        in_flight = executor.submit(release.wait)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads, on 3.12+
+            pid = os.fork()
+        if pid == 0:
+            async def child():
+                return await asyncio.wait_for(limiter.run(int, "7"), 10)
+
+            ran = asyncio.run(child())
+            executor.shutdown(wait=True)
+            os._exit(0 if (ran, limiter.running, limiter.waiting) == (7, 0, 0) else 1)
+        deadline = time.monotonic() + 30
+        while (waited := os.waitpid(pid, os.WNOHANG)) == (0, 0):
+            if time.monotonic() > deadline:
+                os.kill(pid, 9)
+                raise SystemExit("the child hung on the parent's calls")
+            time.sleep(0.01)
+        release.set()
+        print("child exit", os.waitstatus_to_exitcode(waited[1]))
+        print("parent", loop.run_until_complete(blocked), in_flight.result(timeout=10))
+        executor.shutdown()
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["child exit 0", "parent True True"]
