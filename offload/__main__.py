@@ -13,34 +13,64 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import os
 import runpy
 import sys
 import textwrap
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ._watchdog import BlockReport, milliseconds, run_watched
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Iterator, Sequence
+    from types import TracebackType
 
 __all__ = ["main"]
 
+_PROG = "python -m offload"
+
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Runs the command line; the script's own exit status or exception passes through."""
+    """Runs the command line: the script ends as with ``python script.py``, then the summary.
+
+    As with python, a script that cannot be read is one line on stderr and exit status 2;
+    an exception from the script shows the script's frames, not those of this module or
+    of runpy, and exits with status 1.
+    """
     args = _parser().parse_args(argv)
     reports: list[BlockReport] = []
     runs: list[asyncio.Runner] = []
+
+    def print_summary() -> None:
+        print(summary(reports, args.threshold, watched=bool(runs)), file=sys.stderr)
+
     try:
         with _loops_watched(args.threshold / 1000, reports.append, runs.append):
             _run_script(args.script, args.args)
-    finally:
-        print(summary(reports, args.threshold, watched=bool(runs)), file=sys.stderr)
+    except SystemExit:
+        print_summary()  # python prints the message of sys.exit("message") after it, as it exits
+        raise
+    except BaseException as exc:
+        script_traceback = _script_part(exc.__traceback__)
+        if script_traceback is None and isinstance(exc, OSError):  # runpy could not read it
+            print(
+                f"{_PROG} watch: can't open file {os.path.abspath(args.script)!r}: "
+                f"[Errno {exc.errno}] {exc.strerror}",
+                file=sys.stderr,
+            )
+            sys.exit(2)
+        # Set on the exception too: the default hook prints its traceback, not the argument.
+        exc.__traceback__ = script_traceback
+        sys.excepthook(type(exc), exc, script_traceback)
+        if script_traceback is not None:  # the script ran (None: it did not compile)
+            print_summary()
+        _raise_unprinted(exc)
+    print_summary()
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m offload", description="offload's tools.")
+    parser = argparse.ArgumentParser(prog=_PROG, description="offload's tools.")
     commands = parser.add_subparsers(dest="command", required=True)
     watch = commands.add_parser(
         "watch",
@@ -48,10 +78,19 @@ def _parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    watch.add_argument("--threshold", metavar="MS", type=milliseconds, default=50.0, help="default: 50")
+    watch.add_argument("--threshold", metavar="MS", type=_milliseconds, default=50.0, help="default: 50")
     watch.add_argument("script", help="the Python script to run")
     watch.add_argument("args", nargs=argparse.REMAINDER, help="its arguments")
     return parser
+
+
+def _milliseconds(text: str) -> float:
+    try:
+        return milliseconds(text)
+    except ValueError as exc:
+        # argparse shows an ArgumentTypeError's message; any other error becomes "invalid
+        # _milliseconds value", which does not say what a threshold may be.
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 @contextlib.contextmanager
@@ -79,6 +118,40 @@ def _run_script(path: str, args: Sequence[str]) -> None:
     sys.argv = [path, *args]
     sys.path[0] = os.path.dirname(os.path.abspath(path))
     runpy.run_path(path, run_name="__main__")
+
+
+def _script_part(tb: TracebackType | None) -> TracebackType | None:
+    """``tb`` as ``python script.py`` would show it: without the frames of this module
+    (around the script, and around its event loops), of runpy and of ``run_watched()``."""
+    ours = (globals(), vars(runpy))
+    while tb is not None and any(tb.tb_frame.f_globals is namespace for namespace in ours):
+        tb = tb.tb_next
+    shown: list[TracebackType] = []
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_globals is not globals() and frame.f_code is not run_watched.__code__:
+            shown.append(tb)
+        tb = tb.tb_next
+    if not shown:
+        return None
+    for outer, inner in itertools.pairwise(shown):
+        outer.tb_next = inner
+    shown[-1].tb_next = None
+    return shown[0]
+
+
+def _raise_unprinted(exc: BaseException) -> NoReturn:
+    """Raises ``exc``, already shown, on to python, which then exits as for ``python
+    script.py`` (status 1; or for a KeyboardInterrupt, killed by SIGINT) without
+    printing it again."""
+    hook = sys.excepthook
+
+    def excepthook(exc_type: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+        if value is not exc:
+            hook(exc_type, value, tb)
+
+    sys.excepthook = excepthook
+    raise exc
 
 
 def summary(reports: Sequence[BlockReport], threshold_ms: float, *, watched: bool) -> str:

@@ -63,6 +63,7 @@ class ProcessPool(ExecutorFront):
             fresh one; None for no limit.
 
     Raises:
+        TypeError: ``max_workers`` is neither an int nor None.
         ValueError: ``max_workers`` is not positive.
     """
 
@@ -75,6 +76,7 @@ class ProcessPool(ExecutorFront):
         initargs: tuple[Any, ...] = (),
         max_tasks_per_child: int | None = None,
     ) -> None:
+        _check_max_workers(max_workers)
         import multiprocessing  # here, not with offload: see _process_executor.py
 
         from ._process_executor import WatchfulProcessPoolExecutor
@@ -131,9 +133,13 @@ class ProcessPool(ExecutorFront):
             return chained(
                 WorkerLostError(
                     f"a worker process died while {describe(fn)}() was in the pool, running or "
-                    "queued (the process was killed, ran out of memory, called os._exit() or "
-                    "failed in its initializer): the call did not finish. Later calls run in "
-                    "new worker processes"
+                    "queued: the call did not finish. Later calls run in new worker processes. "
+                    "Most often, the program makes or runs its ProcessPool at module level, "
+                    'without `if __name__ == "__main__":`. Each worker process starts by '
+                    'importing the main module again (the "spawn" start method), so it runs '
+                    "that code too, which fails there (its error is on stderr): put it under "
+                    "the guard. Otherwise the process was killed, ran out of memory, called "
+                    "os._exit() or failed in its initializer"
                 ),
                 error,
             )
@@ -149,6 +155,16 @@ class ProcessPool(ExecutorFront):
                 error,
             )
         return error
+
+
+def _check_max_workers(value: object) -> None:
+    # Checked here: the executor compares it with 0 first, and says nothing of what it takes.
+    if value is None:
+        return
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"max_workers must be a positive int or None, not {type(value).__name__}")
+    if value <= 0:
+        raise ValueError(f"max_workers must be a positive int or None, not {value}")
 
 
 def _picklable(fn: Callable[..., Any]) -> bool:

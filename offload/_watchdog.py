@@ -158,6 +158,12 @@ def _capture_stack(thread_id: int) -> Stack:
     return tuple(reversed(innermost_first))
 
 
+# threading refuses a longer timeout (OverflowError), where asyncio's delays take any
+# number. A wait cut short only makes the watchdog look again: it compares times, and
+# reports nothing before the threshold has passed.
+_LONGEST_WAIT = threading.TIMEOUT_MAX
+
+
 def _log_report(report: BlockReport) -> None:
     logger.warning("%s", report)
 
@@ -183,7 +189,7 @@ class LoopWatchdog:
     def __init__(self, threshold: float, on_block: Callable[[BlockReport], object] | None) -> None:
         self._threshold = _check_threshold(threshold)
         self._period = self._threshold / 4
-        self._on_block = _log_report if on_block is None else on_block
+        self._on_block = _log_report if on_block is None else _check_on_block(on_block)
         self._lock = threading.Lock()
         self._last_beat = 0.0  # time.monotonic() of the loop's last turn
         self._probe_pending = False  # a probe is posted and the loop has not run it yet
@@ -264,7 +270,7 @@ class LoopWatchdog:
         wait = self._period
         # is_running() and is_closed() only read a flag, which is safe from any thread.
         # A loop closed without stop() ends the watch, so no thread is left behind.
-        while not self._stopping.wait(wait) and not self._loop.is_closed():
+        while not self._stopping.wait(min(wait, _LONGEST_WAIT)) and not self._loop.is_closed():
             if block is None:
                 block, wait = self._look_for_block()
             else:
@@ -365,7 +371,9 @@ def watch_loop(
 
     Args:
         threshold: Seconds the loop may go without turning before it counts as blocked;
-            a positive number.
+            a positive, finite number. As with asyncio's own delays, there is no upper
+            limit: one longer than the program will run (``1e12``, say) means that no
+            block is ever reported.
         on_block: Called with each ``BlockReport``; by default, the report is logged as a
             warning on the ``offload`` logger.
 
@@ -373,7 +381,7 @@ def watch_loop(
         The watchdog, not yet started: enter it, or call its ``start()``.
 
     Raises:
-        TypeError: ``threshold`` is not a number.
+        TypeError: ``threshold`` is not a number, or ``on_block`` is not callable.
         ValueError: ``threshold`` is not positive and finite.
     """
     return LoopWatchdog(threshold, on_block)
@@ -400,6 +408,15 @@ def milliseconds(text: object) -> float:
     if not 0 < ms < math.inf:
         raise ValueError(f"a threshold must be a positive number of milliseconds, not {text!r}")
     return ms
+
+
+def _check_on_block(value: object) -> Callable[[BlockReport], object]:
+    if not callable(value):
+        raise TypeError(
+            f"on_block must be callable (a function of one BlockReport), not {type(value).__name__}; "
+            "pass None to log each report"
+        )
+    return value
 
 
 def _check_threshold(value: object) -> float:

@@ -19,6 +19,7 @@ included; it watches the test function, not its fixtures. A test on another even
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 import threading
@@ -52,7 +53,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        f"{_OPTION}(ms): this test's own threshold for --offload-block-threshold, in milliseconds",
+        f"{_OPTION}(MS): this test's own threshold for --offload-block-threshold, in milliseconds",
     )
     given = config.getoption(_OPTION) or config.getini(_OPTION)
     if given:
@@ -68,8 +69,24 @@ def _milliseconds(value: object, source: str) -> float:
         raise pytest.UsageError(f"{source}: {exc}") from None
 
 
-def _marked_threshold(ms: object = None) -> float:
-    return _milliseconds(ms, f"@pytest.mark.{_OPTION}()")
+def _marked_threshold(marker: pytest.Mark) -> float:
+    """The threshold of ``@pytest.mark.offload_block_threshold(MS)``, in milliseconds.
+
+    Raises:
+        pytest.fail.Exception: The marker is not given one positive number: a failure of
+            the test it marks, in one line, rather than an error of the whole run.
+    """
+    if len(marker.args) == 1 and not marker.kwargs:
+        with contextlib.suppress(ValueError):
+            return milliseconds(marker.args[0])
+    given = ", ".join(
+        [*map(repr, marker.args), *(f"{key}={value!r}" for key, value in marker.kwargs.items())]
+    )
+    pytest.fail(
+        f"{_OPTION} takes one positive number of milliseconds, e.g. "
+        f"@pytest.mark.{_OPTION}(200); got ({given})",
+        pytrace=False,
+    )
 
 
 class _BlockCheck:
@@ -83,7 +100,7 @@ class _BlockCheck:
         if not isinstance(item, pytest.Function) or not inspect.iscoroutinefunction(item.obj):
             return (yield)
         marker = item.get_closest_marker(_OPTION)
-        threshold_ms = self.threshold_ms if marker is None else _marked_threshold(*marker.args)
+        threshold_ms = self.threshold_ms if marker is None else _marked_threshold(marker)
         blocks: list[BlockReport] = []
         test = item.obj
         # Swapped in before pytest-asyncio or anyio wraps item.obj to run it on their loop,

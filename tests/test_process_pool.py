@@ -22,7 +22,7 @@ import pytest
 import offload
 
 from . import remote_work
-from .support import AnyioRun, Runner, gather_in_one_wakeup, wait_until
+from .support import AnyioRun, Runner, gather_in_one_wakeup, run_script, wait_until
 
 MakeProcessPool = Callable[..., offload.ProcessPool]
 
@@ -201,3 +201,49 @@ def test_runs_under_anyio(anyio_run: AnyioRun, processes: offload.ProcessPool) -
             await processes.run(remote_work.fail, "under anyio")
 
     anyio_run(main)
+
+
+UNGUARDED_SCRIPT = """\
+import asyncio
+
+import offload
+
+# At module level, without `if __name__ == "__main__":`: each worker runs this too.
+pool = offload.ProcessPool(1)
+
+
+async def main():
+    try:
+        await pool.run(abs, -1)
+    except offload.WorkerLostError as error:
+        print(error)
+
+
+asyncio.run(main())
+pool.shutdown()
+"""
+
+
+def test_a_pool_run_from_an_unguarded_main_module_gets_an_error_that_says_so(tmp_path: Path) -> None:
+    script = tmp_path / "unguarded.py"
+    script.write_text(UNGUARDED_SCRIPT)
+    # Run as a file: "spawn" re-imports the main module in the workers only when it has one.
+    result = run_script(f"import runpy; runpy.run_path({str(script)!r}, run_name='__main__')")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("a worker process died while abs() was in the pool"), result.stdout
+    assert 'if __name__ == "__main__":' in result.stdout
+    assert "importing the main module again" in result.stdout
+
+
+@pytest.mark.parametrize("max_workers", ["x", 1.5, True])
+def test_max_workers_of_the_wrong_type_fails_at_once(max_workers: Any) -> None:
+    with pytest.raises(
+        TypeError, match=rf"^max_workers must be a positive int or None, not {type(max_workers).__name__}$"
+    ):
+        offload.ProcessPool(max_workers)
+
+
+@pytest.mark.parametrize("max_workers", [0, -1])
+def test_max_workers_not_positive_fails_at_once(max_workers: int) -> None:
+    with pytest.raises(ValueError, match=rf"^max_workers must be a positive int or None, not {max_workers}$"):
+        offload.ProcessPool(max_workers)

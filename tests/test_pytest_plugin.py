@@ -164,9 +164,53 @@ def test_the_ini_option_and_the_marker_set_the_threshold(pytester: pytest.Pytest
     assert "AssertionError: no block here" in output
     assert output.count("- Captured offload call -") == 1  # the block, beside the test's own failure
     assert (
-        "@pytest.mark.offload_block_threshold(): a threshold must be a positive number of "
-        "milliseconds, not 'soon'"
+        "offload_block_threshold takes one positive number of milliseconds, e.g. "
+        "@pytest.mark.offload_block_threshold(200); got ('soon')"
     ) in output
+
+
+BAD_MARKER_TESTS = """\
+import pytest
+
+pytestmark = pytest.mark.asyncio
+
+
+@pytest.mark.offload_block_threshold(1, 2)
+async def test_two_numbers():
+    pass
+
+
+@pytest.mark.offload_block_threshold(ms=200)
+async def test_a_keyword():
+    pass
+
+
+@pytest.mark.offload_block_threshold("abc")
+async def test_not_a_number():
+    pass
+
+
+@pytest.mark.offload_block_threshold()
+async def test_no_number():
+    pass
+"""
+
+
+def test_a_bad_marker_fails_its_test_with_one_line_saying_what_it_takes(pytester: pytest.Pytester) -> None:
+    pytester.makeini(INI)
+    pytester.makepyfile(test_markers=BAD_MARKER_TESTS)
+    result = run_pytest(pytester, "--offload-block-threshold=50")
+    result.assert_outcomes(failed=4)
+    takes = (
+        "offload_block_threshold takes one positive number of milliseconds, e.g. "
+        "@pytest.mark.offload_block_threshold(200); got "
+    )
+    output = result.stdout.str()
+    for got in ("(1, 2)", "(ms=200)", "('abc')", "()"):
+        assert output.count(f"\n{takes}{got}\n") == 1, output
+    # One line each, without a traceback through the plugin.
+    assert "pytest_plugin.py" not in output
+    assert "Error" not in output
 
 
 FIXTURE_TESTS = """\

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import sys
 import threading
 import time
 import traceback
@@ -358,6 +359,42 @@ def test_start_and_stop_say_what_is_wrong(run: Runner[None]) -> None:
 def test_a_bad_threshold_fails_at_once(threshold: Any, error: type[Exception]) -> None:
     with pytest.raises(error, match="threshold must be"):
         offload.watch_loop(threshold)
+
+
+def waiting_or_gone(thread: threading.Thread | None) -> bool:
+    """Whether ``thread`` is in a timed wait (in threading's ``Condition.wait``, past the
+    point where a timeout too long for it fails), or has ended."""
+    assert thread is not None
+    frame = sys._current_frames().get(thread.ident or 0)
+    return frame is None or frame.f_code is threading.Condition.wait.__code__
+
+
+def test_a_threshold_longer_than_a_thread_can_wait_means_never(
+    run: Runner[None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # threading's waits refuse a timeout over threading.TIMEOUT_MAX (about 292 years),
+    # where asyncio's delays take any number: such a threshold must not kill the thread.
+    thread_errors: list[threading.ExceptHookArgs] = []
+    monkeypatch.setattr(threading, "excepthook", thread_errors.append)
+    reports: list[offload.BlockReport] = []
+
+    async def main() -> None:
+        with offload.watch_loop(threshold=4e10, on_block=reports.append) as watchdog:
+            # Blocks the loop, which no threshold this long reports, until the watchdog's
+            # thread has begun its first wait (or died trying to).
+            wait_until(lambda: waiting_or_gone(watchdog._thread), what="the watchdog to wait")
+            assert watchdog._thread is not None
+            assert watchdog._thread.is_alive(), thread_errors
+
+    run(main())
+    assert (thread_errors, reports) == ([], [])
+
+
+def test_a_bad_on_block_fails_at_once() -> None:
+    with pytest.raises(
+        TypeError, match=r"^on_block must be callable \(a function of one BlockReport\), not int"
+    ):
+        offload.watch_loop(on_block=3)  # type: ignore[arg-type]
 
 
 def test_the_example_names_the_sqlite3_query_and_not_its_offloaded_twin(
