@@ -65,10 +65,10 @@ SIZES = {
 async def open_backend(name: str) -> AsyncIterator[Call]:
     """Yields ``call(fn, *args)`` on the back-end ``name``, as a user would write it."""
     if name == BACKENDS[0]:
-        with offload.Pool(name="bench") as pool:
+        async with offload.Pool(name="bench") as pool:
             yield pool.run
     elif name == BACKENDS[1]:
-        with offload.ProcessPool(CPUS) as processes:
+        async with offload.ProcessPool(CPUS) as processes:
             yield processes.run
     else:
         from distributed import LocalCluster

@@ -39,7 +39,7 @@ async def open_implementation(name: str) -> AsyncIterator[Call]:
     """
     loop = asyncio.get_running_loop()
     if name == "offload":
-        with offload.Pool(name="bench") as pool:
+        async with offload.Pool(name="bench") as pool:
             yield pool.run
     elif name == "offload.install()":
         # The one-line switch: asyncio.to_thread on offload's Executor, on a fresh pool.

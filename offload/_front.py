@@ -116,6 +116,10 @@ class ExecutorFront(ShutsDownOnExit):
             with self._lock:
                 self._all_done.wait_for(lambda: not self._futures)
 
+    def _in_flight(self) -> int:
+        with self._lock:
+            return len(self._futures)
+
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
         return f"<offload.{type(self).__name__} {state} calls={len(self._futures)} on {self._executor!r}>"

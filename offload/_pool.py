@@ -260,8 +260,12 @@ class Pool(ShutsDownOnExit):
 
     Example::
 
-        with offload.Pool(max_threads=8, name="db") as pool:
+        async with offload.Pool(max_threads=8, name="db") as pool:
             rows = await pool.run(cursor.execute, "select 1")
+
+    ``async with`` ends in ``shutdown(wait=True)`` awaited without blocking the loop; a
+    plain ``with`` does the same where no loop runs, and on a loop's thread only when
+    no call is in flight (else it shuts down without waiting and raises RuntimeError).
 
     Thread safety: every method may be called from any thread; ``run()`` needs a running
     event loop in the calling thread. After ``os.fork()`` the child's pool is empty
@@ -357,6 +361,10 @@ class Pool(ShutsDownOnExit):
             PoolClosedError: The pool has been shut down.
         """
         return submit(self, fn, args, kwargs)
+
+    def _in_flight(self) -> int:
+        with self._lock:
+            return self._busy + self._queued
 
     def stats(self) -> PoolStats:
         """Returns a consistent snapshot of the pool's counters."""

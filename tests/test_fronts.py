@@ -86,7 +86,7 @@ def test_shutdown_waits_for_its_calls_and_leaves_the_executor_open(run: Runner[N
 
     async def main() -> None:
         with ThreadPoolExecutor(max_workers=1) as executor:
-            with offload.via(executor) as front:
+            async with offload.via(executor) as front:
                 running = front(release.wait)
                 queued = front(int, "7")
                 in_flight = list(front._futures.values())

@@ -10,7 +10,17 @@ import pytest
 
 import offload
 
-from .support import Gate, MakePool, Runner, assert_invariant, start_blocker, wait_until, windows_closed
+from .support import (
+    AnyioRun,
+    Gate,
+    MakePool,
+    Runner,
+    assert_invariant,
+    run_script,
+    start_blocker,
+    wait_until,
+    windows_closed,
+)
 
 
 def test_sequential_calls_run_on_one_thread(run: Runner[None], pool: offload.Pool) -> None:
@@ -228,6 +238,57 @@ class TestShutdown:
             pool.shutdown(wait=False)
 
         run(main())
+
+    # The deadlock reported: a call waits for the loop (call_on_loop) while the block's
+    # exit, on the loop's thread, waits for the call. In a child interpreter, so that the
+    # old behaviour fails the test by its timeout instead of hanging it.
+    DEADLOCK = """
+        import asyncio, threading, offload
+
+        started = threading.Event()
+
+        def needs_the_loop():
+            started.set()
+            return offload.call_on_loop(int, "5")
+
+        def fails():
+            started.wait()
+            raise ValueError("boom")
+
+        async def main():
+            pool = offload.Pool(name="block")
+            try:
+                {with_} pool:
+                    waiting = pool.run(needs_the_loop)
+                    await pool.run(fails)
+            except BaseException as exc:
+                print(type(exc).__name__, str(exc).split(":")[0][:60])
+            print("result", await waiting, "threads", pool.stats().threads, "closed", pool.closed)
+
+        asyncio.run(main())
+        """
+
+    def test_async_with_waits_without_blocking_the_loop(self) -> None:
+        result = run_script(self.DEADLOCK.replace("{with_}", "async with"), timeout=30)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.splitlines() == ["ValueError boom", "result 5 threads 0 closed True"]
+
+    def test_async_with_on_every_backend(self, anyio_run: AnyioRun) -> None:
+        async def main() -> offload.Pool:
+            async with offload.Pool(name="scoped") as pool:
+                assert await pool.run(int, "4") == 4
+            return pool
+
+        pool = anyio_run(main)
+        assert pool.closed
+        assert pool.stats().threads == 0
+
+    def test_with_on_the_loops_thread_refuses_to_wait_for_running_calls(self) -> None:
+        result = run_script(self.DEADLOCK.replace("{with_}", "with"), timeout=30)
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        assert lines[0].startswith("RuntimeError a 'with' block of <offload.Pool 'block' closed"), lines
+        assert lines[1].startswith("result 5 threads"), lines  # shut down, not waited for
 
     def test_without_wait_returns_at_once(self, run: Runner[None], pool: offload.Pool, gate: Gate) -> None:
         release = gate()
