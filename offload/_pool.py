@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import _thread
 import asyncio
+import logging
 import math
 import threading
 import time
@@ -90,6 +91,8 @@ __all__ = [
 P = ParamSpec("P")
 R = TypeVar("R")
 
+logger = logging.getLogger("offload")
+
 #: Threads a pool may run at once unless told otherwise. The calls offload is made for
 #: (file and socket I/O, DNS, database drivers, C code that releases the GIL) spend their
 #: time waiting, not computing, so the bound is set by memory and by what the far side
@@ -108,6 +111,10 @@ DEFAULT_IDLE_TIMEOUT = 10.0
 #: close the window (asyncio's ``close()`` clears its ready queue), so the thread looks
 #: for itself; a window normally closes within microseconds, before the first look.
 LOOP_CHECK_INTERVAL = 0.25
+
+#: Seconds interpreter exit waits for running calls before it says, on the ``offload``
+#: logger, which calls it waits for (it goes on waiting).
+EXIT_PATIENCE = 5.0
 
 # The clock of the idle timeout (the tests move one of their own).
 _monotonic = time.monotonic
@@ -313,6 +320,7 @@ class Pool(ShutsDownOnExit):
         # Threads returning to each loop, in the order they returned; no empty deque.
         self._homes: dict[Home, deque[_Worker]] = {}
         self._returning = 0
+        self._workers: set[_Worker] = set()  # every thread of the pool past its start
         self._threads = 0
         self._busy = 0
         self._peak_threads = 0
@@ -589,6 +597,7 @@ class Pool(ShutsDownOnExit):
         with self._lock:
             self._starting = False
             self._spawned += 1
+            self._workers.add(worker)
             state = self._next_locked(worker)
             next_name = self._reserve_thread_locked() if state == "busy" and self._queued else None
         if next_name is not None:
@@ -601,6 +610,8 @@ class Pool(ShutsDownOnExit):
         with self._lock:
             self._busy -= 1
             self._completed += 1
+            if self._closed:
+                self._all_threads_gone.notify_all()  # a call less for exit to wait for
             home = done.home
             # A cancelled awaiter has resumed already: no continuation to wait for.
             if home is None or done.cancel_requested or self._queued or self._closed:
@@ -662,7 +673,7 @@ class Pool(ShutsDownOnExit):
         if worker.home is not None:
             if expired:
                 self._stop_returning_locked(worker)
-                self._leave_locked()
+                self._leave_locked(worker)
                 return "gone"
             if worker.home.is_closed():
                 self._stop_returning_locked(worker)
@@ -672,7 +683,7 @@ class Pool(ShutsDownOnExit):
             if not expired:
                 return "idle"
             self._idle = None
-            self._leave_locked()
+            self._leave_locked(worker)
             return "gone"
         return "claimed"
 
@@ -687,7 +698,7 @@ class Pool(ShutsDownOnExit):
             self._busy += 1
             return "busy"
         if self._closed or self._starting or self._idle is not None:
-            self._leave_locked()
+            self._leave_locked(worker)
             return "gone"
         self._idle = worker
         return "idle"
@@ -712,10 +723,43 @@ class Pool(ShutsDownOnExit):
             stranded.append(work)
         return stranded
 
-    def _leave_locked(self) -> None:
+    def _leave_locked(self, worker: _Worker | None = None) -> None:
         self._threads -= 1
+        self._workers.discard(worker)  # None: a thread that never started
         if self._threads == 0:
             self._all_threads_gone.notify_all()
+
+    def _awaited_calls_locked(self) -> list[str]:
+        """The names of the calls, running or queued, not cancelled."""
+        calls = [worker.work for worker in self._workers if worker.work is not None]
+        calls += self._queue
+        return [work.label() for work in calls if not work.cancel_requested]
+
+    def _abandon_calls(self) -> None:
+        """Treats the running calls as if their awaiters had been cancelled: inside them
+        ``offload.cancelled()`` turns True, their outcomes are dropped, and exit does
+        not wait for them. For a test's pool that a test left calls running in."""
+        with self._lock:
+            for worker in self._workers:
+                if worker.work is not None:
+                    worker.work.cancel_requested = True
+
+    def _wait_for_awaited_calls(self, patience: float) -> None:
+        """At exit, once shut down: waits until no call is left but cancelled ones; after
+        ``patience`` seconds without one finishing, says which on the ``offload`` logger."""
+        told = False
+        with self._lock:
+            while awaited := self._awaited_calls_locked():
+                if not told and not self._all_threads_gone.wait(timeout=patience):
+                    told = True
+                    logger.warning(
+                        "offload: exit waits for %d call(s) running or queued on pool %r: %s",
+                        len(awaited),
+                        self._name,
+                        ", ".join(sorted(awaited)),
+                    )
+                elif told:
+                    self._all_threads_gone.wait()
 
 
 def _worker_of_current_thread() -> _Worker | None:
@@ -745,11 +789,16 @@ _pools: Registry[Pool] = Registry()
 
 
 def _shut_down_pools_at_exit() -> None:
-    # Pool threads are daemon threads, so that an idle one never holds up exit; this
-    # hook, run before the interpreter joins non-daemon threads, instead retires the
-    # idle threads at once and waits for the running calls, so that none is lost.
-    for pool in _pools.alive():
-        pool.shutdown(wait=True)
+    # Pool threads are daemon threads, so that an idle one never holds up exit. This
+    # hook, run before the interpreter joins non-daemon threads, retires the waiting
+    # threads at once and waits for the calls running or queued, so that none is lost,
+    # not even one nobody awaits (a write, say). A call whose awaiter was cancelled was
+    # given up on: it is not waited for, and its thread ends with the interpreter.
+    pools = _pools.alive()
+    for pool in pools:
+        pool.shutdown(wait=False)
+    for pool in pools:
+        pool._wait_for_awaited_calls(EXIT_PATIENCE)
 
 
 # The same private hook concurrent.futures.thread uses: atexit handlers run only after

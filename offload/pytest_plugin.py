@@ -152,7 +152,8 @@ def offload_pool(request: pytest.FixtureRequest) -> Iterator[Pool]:
     After the test the previous default pool is restored and this one is shut down. The
     test then errors if it left an offloaded call running or queued: a call whose awaiter
     was cancelled runs on in its thread, so wait for it (it can stop early by checking
-    ``offload.cancelled()``).
+    ``offload.cancelled()``). Those calls are then given up on, as if their awaiters were
+    cancelled (queued ones never run), so that the session's exit does not wait for them.
     """
     pool = Pool(name=f"offload_pool[{request.node.name}]")
     previous = set_default_pool(pool)
@@ -160,8 +161,11 @@ def offload_pool(request: pytest.FixtureRequest) -> Iterator[Pool]:
     set_default_pool(previous)
     stats = pool.stats()
     left = stats.busy + stats.queued
-    pool.shutdown(wait=not left)
+    pool.shutdown(wait=not left, cancel_queued=True)
     if left:
+        # Reported below: then given up on, so that the session's exit does not wait for
+        # a call that may never end.
+        pool._abandon_calls()
         threads = ", ".join(sorted(t.name for t in threading.enumerate() if t.name.startswith(pool.name)))
         pytest.fail(
             f"the test left {left} offloaded call(s) running or queued on its offload_pool "

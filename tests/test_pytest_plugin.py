@@ -92,7 +92,8 @@ def run_pytest(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     # Without hypothesis's plugin, which would import hypothesis: a second per run.
     # Without the short summary, whose lines repeat a failure's message or not
     # depending on the terminal's width, so that what the tests count is fixed.
-    return pytester.runpytest_subprocess("-p", "no:hypothesispytest", "-rN", *args)
+    # Bounded: a session whose exit waits for a call left running must fail, not hang.
+    return pytester.runpytest_subprocess("-p", "no:hypothesispytest", "-rN", *args, timeout=120)
 
 
 def report_of(pytester: pytest.Pytester, test_file: str, source: str, test: str) -> str:
@@ -224,13 +225,6 @@ import offload
 pytestmark = pytest.mark.asyncio
 
 
-@pytest.fixture(scope="session")
-def released_at_exit():
-    event = threading.Event()
-    yield event
-    event.set()
-
-
 async def test_blocks_unwatched_without_the_option():
     time.sleep(0.2)
 
@@ -246,9 +240,9 @@ def hold(started, release):
     release.wait()
 
 
-async def test_leaves_a_call_running(offload_pool, released_at_exit):
+async def test_leaves_a_call_running(offload_pool):
     started = threading.Event()
-    offload.offload(hold, started, released_at_exit)
+    offload.offload(hold, started, threading.Event())  # never released: the session must end
     started.wait()
 
 
