@@ -34,7 +34,7 @@ class Cluster(ExecutorFront):
 
     Example::
 
-        with offload.Cluster("tcp://scheduler:8786") as cluster:
+        async with offload.Cluster("tcp://scheduler:8786") as cluster:
             scores = await asyncio.gather(*(cluster.run(score, chunk) for chunk in chunks))
 
     Functions and arguments travel with cloudpickle, so lambdas and local functions can

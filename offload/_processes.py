@@ -35,7 +35,7 @@ class ProcessPool(ExecutorFront):
 
     Example::
 
-        with offload.ProcessPool() as processes:
+        async with offload.ProcessPool() as processes:
             primes = await processes.run(count_primes, 10_000_000)
 
     It takes ``ProcessPoolExecutor``'s arguments, with the same meaning, except that the
