@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import sys
 import threading
 
 import pytest
@@ -191,6 +192,24 @@ def test_an_infinite_idle_timeout_keeps_the_idle_thread(run: Runner[None], make_
     assert pool.stats().idle == 1
     pool.shutdown()  # wakes it: nothing is left behind
     assert pool.stats().threads == 0
+
+
+def test_an_idle_timeout_longer_than_a_thread_can_wait_keeps_the_idle_thread(
+    run: Runner[None], make_pool: MakePool
+) -> None:
+    # Such a timeout killed the idle thread (OverflowError) while the pool counted it idle:
+    # the next call, handed to it, never ran, and exit waited for it for ever.
+    pool = make_pool(idle_timeout=sys.maxsize, name="huge")
+    assert pool.idle_timeout == math.inf
+
+    async def main() -> None:
+        await pool.run(int)
+        await windows_closed(pool)
+        async with asyncio.timeout(10):
+            assert await pool.run(int, "2") == 2
+
+    run(main())
+    assert assert_invariant(pool).spawned == 1
 
 
 def test_default_bound_is_documented_value() -> None:
