@@ -110,8 +110,9 @@ class Inbox:
                 self._report(exc)
             if item.returning is not None:
                 returned.append(item)
-        if returned:
-            self._close_windows(returned, WINDOW_TURNS)
+        # No awaiter has run yet, so none has taken its thread back: look next turn.
+        if returned and not self._call_soon(self._close_windows, returned, WINDOW_TURNS - 1):
+            self._close_windows(returned, 0)
 
     def _close_windows(self, items: list[Settleable], turns: int) -> None:
         """Closes the windows of ``items`` after ``turns`` more turns of the loop, or now

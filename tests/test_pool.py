@@ -264,14 +264,13 @@ class TestShutdown:
     DEADLOCK = """
         import asyncio, threading, offload
 
-        started = threading.Event()
+        exiting = threading.Event()
 
         def needs_the_loop():
-            started.set()
+            exiting.wait()  # set as the block ends: the call is in flight then, for sure
             return offload.call_on_loop(int, "5")
 
         def fails():
-            started.wait()
             raise ValueError("boom")
 
         async def main():
@@ -279,7 +278,10 @@ class TestShutdown:
             try:
                 {with_} pool:
                     waiting = pool.run(needs_the_loop)
-                    await pool.run(fails)
+                    try:
+                        await pool.run(fails)
+                    finally:
+                        exiting.set()
             except BaseException as exc:
                 print(type(exc).__name__, str(exc).split(":")[0][:60])
             print("result", await waiting, "threads", pool.stats().threads, "closed", pool.closed)
