@@ -31,6 +31,7 @@ import random
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -173,8 +174,16 @@ class Soak:
                 self.tally.wrong += not exact
 
     async def until_idle_thread_retires(self) -> None:
+        await self._until(lambda: self.pool.stats().threads == 0)
+
+    async def until_windows_close(self) -> None:
+        """Until no thread is returning to the loop: the loop has turned since the last
+        outcome, and every thread it did not take back is idle or gone."""
+        await self._until(lambda: self.pool.stats().returning == 0)
+
+    async def _until(self, condition: Callable[[], bool]) -> None:
         deadline = time.monotonic() + DEADLINE
-        while self.pool.stats().threads and time.monotonic() < deadline:
+        while not condition() and time.monotonic() < deadline:
             await asyncio.sleep(0.005)
 
     async def run(self) -> dict[str, Any]:
@@ -201,6 +210,7 @@ class Soak:
                     f"  {self.tally.submitted:,} calls, {elapsed:.0f} s, RSS {rss:.1f} MiB", file=sys.stderr
                 )
         wall = time.perf_counter() - started
+        await self.until_windows_close()
         threads_at_end = self.pool.stats().threads
         await self.until_idle_thread_retires()
         self.pool.shutdown()
