@@ -88,65 +88,40 @@ def pool(make_pool: MakePool, idle_clock: IdleClock) -> offload.Pool:
     return make_pool(max_threads=1, idle_timeout=10, name="race")
 
 
+@pytest.mark.parametrize("waiting_as", ["idle", "returning"])
 @pytest.mark.parametrize("first", ["the call", "the timeout"])
-def test_a_call_submitted_as_the_idle_thread_times_out(
-    run: Runner[None], pool: offload.Pool, idle_clock: IdleClock, holding_lock: HoldingLock, first: str
+def test_a_call_submitted_as_a_waiting_threads_wait_ends(
+    run: Runner[None],
+    pool: offload.Pool,
+    idle_clock: IdleClock,
+    holding_lock: HoldingLock,
+    first: str,
+    waiting_as: str,
 ) -> None:
     # Steps:
-    # 1. the idle thread's wait times out, and the thread is held before the lock, where
-    #    it would retire;
-    # 2a. "the call": the loop submits a call, which claims the idle thread under the
-    #     lock; the thread then finds itself claimed and runs the call;
+    # 1. a call's thread waits: as the idle thread, once the loop has turned and its
+    #    window closed; or as a thread returning to the loop, which does not turn (this
+    #    coroutine holds it). A window opens and closes on the loop's thread, where calls
+    #    from that loop claim returning threads: those two never race; the thread's own
+    #    wait does. Its wait times out, and it is held before the lock, where it would
+    #    retire;
+    # 2a. "the call": the loop submits a call, which claims the thread under the lock;
+    #     the thread then finds itself claimed and runs the call;
     # 2b. "the timeout": the thread retires first; the call then starts a new thread.
     # The call must run once either way, never be handed to a thread that has retired.
     async def main() -> None:
         await pool.run(int)
-        await windows_closed(pool)
-        wait_until(lambda: idle_clock.waiting == 1, what="the idle thread to wait")
+        if waiting_as == "idle":
+            await windows_closed(pool)
+        wait_until(lambda: idle_clock.waiting == 1, what=f"the {waiting_as} thread to wait")
+        assert getattr(assert_invariant(pool), waiting_as) == 1
         holding_lock.hold()
         idle_clock.advance(pool.idle_timeout)
         wait_until(holding_lock.arrived.is_set, what="the timed-out thread to reach the lock")
         if first == "the call":
             call = pool.run(threading.get_ident)
             s = assert_invariant(pool)
-            assert (s.threads, s.busy, s.idle) == (1, 1, 0)
-            holding_lock.proceed.set()
-        else:
-            holding_lock.proceed.set()
-            wait_until(lambda: pool.stats().threads == 0, what="the thread to retire")
-            call = pool.run(threading.get_ident)
-        await call
-        s = assert_invariant(pool)
-        assert (s.threads, s.returning, s.completed) == (1, 1, 2)
-        assert s.spawned == (1 if first == "the call" else 2)
-
-    run(main())
-
-
-@pytest.mark.parametrize("first", ["the call", "the timeout"])
-def test_a_call_submitted_as_a_returning_threads_wait_ends(
-    run: Runner[None], pool: offload.Pool, idle_clock: IdleClock, holding_lock: HoldingLock, first: str
-) -> None:
-    # A window opens and closes on the loop's thread, as calls from that loop claim
-    # returning threads there: those two never race. The thread's own wait does, from
-    # the pool thread, when the loop does not turn for idle_timeout. Steps:
-    # 1. a call's thread returns to the loop, which does not turn (this coroutine holds
-    #    it); the thread's wait ends, and it is held before the lock, where it would
-    #    retire;
-    # 2a. "the call": the loop submits a call, which claims the returning thread under
-    #     the lock; the thread then finds itself claimed and runs the call;
-    # 2b. "the timeout": the thread retires first; the call then starts a new thread.
-    async def main() -> None:
-        await pool.run(int)
-        wait_until(lambda: idle_clock.waiting == 1, what="the returning thread to wait")
-        assert assert_invariant(pool).returning == 1
-        holding_lock.hold()
-        idle_clock.advance(pool.idle_timeout)
-        wait_until(holding_lock.arrived.is_set, what="the thread's wait to end")
-        if first == "the call":
-            call = pool.run(threading.get_ident)
-            s = assert_invariant(pool)
-            assert (s.threads, s.busy, s.returning) == (1, 1, 0)
+            assert (s.threads, s.busy, s.idle, s.returning) == (1, 1, 0, 0)
             holding_lock.proceed.set()
         else:
             holding_lock.proceed.set()
