@@ -744,6 +744,21 @@ class Pool(ShutsDownOnExit):
                 if worker.work is not None:
                     worker.work.cancel_requested = True
 
+    def _run_queued_here(self) -> None:
+        """At exit, once shut down: runs the queued calls on this thread. Python 3.12
+        refuses to start a thread once the interpreter is shutting down, so a call queued
+        for a thread still to be started would fail with ThreadStartError, unseen, and
+        never run. A thread of the pool that does start pops calls under the same lock:
+        each runs once either way."""
+        while True:
+            with self._lock:
+                work = self._pop_locked()
+                if work is None:
+                    return
+                self._completed += 1
+            work.run()
+            work.deliver()
+
     def _wait_for_awaited_calls(self, patience: float) -> None:
         """At exit, once shut down: waits until no call is left but cancelled ones; after
         ``patience`` seconds without one finishing, says which on the ``offload`` logger."""
@@ -798,6 +813,7 @@ def _shut_down_pools_at_exit() -> None:
     for pool in pools:
         pool.shutdown(wait=False)
     for pool in pools:
+        pool._run_queued_here()
         pool._wait_for_awaited_calls(EXIT_PATIENCE)
 
 

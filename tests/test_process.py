@@ -65,15 +65,42 @@ def test_exit_does_not_wait_for_a_call_whose_awaiter_was_cancelled() -> None:
 def test_exit_says_which_calls_it_waits_for() -> None:
     result = run_script(
         """
-        import time
+        import threading, time
         import offload
         from offload import _pool
 
         _pool.EXIT_PATIENCE = 0.1
+        started = threading.Event()
+
+        def write():
+            started.set()
+            time.sleep(1.0)
+            print("written", flush=True)
+
         executor = offload.Executor(thread_name_prefix="files")
-        executor.submit(time.sleep, 1.0)  # nobody awaits it: still waited for
+        executor.submit(write)  # nobody awaits it: still waited for
+        started.wait()
         """,
         timeout=30,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stderr == "offload: exit waits for 1 call(s) running or queued on pool 'files': sleep\n"
+    assert result.stdout == "written\n"
+    assert result.stderr == "offload: exit waits for 1 call(s) running or queued on pool 'files': write\n"
+
+
+def test_a_call_submitted_as_the_program_ends_still_runs() -> None:
+    # No thread of the pool has started for it when the main thread reaches exit, and
+    # from Python 3.12 none can start then: exit runs it itself.
+    result = run_script(
+        """
+        import offload
+
+        def write():
+            print("written", flush=True)
+
+        offload.Executor(thread_name_prefix="files").submit(write)
+        """,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (result.stdout, result.stderr) == ("written\n", "")
