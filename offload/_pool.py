@@ -450,7 +450,7 @@ class Pool(ShutsDownOnExit):
                 worker = self._claim_locked(work)
                 if worker is None:
                     name = self._reserve_thread_locked()
-                    if name is None and self._homes:
+                    if name is None and self._homes and self._threads >= self._max_threads:
                         worker = self._steal_returning_locked()
         if worker is not None:
             worker.wake.release()

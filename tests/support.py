@@ -56,9 +56,10 @@ async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
 
 
 async def windows_closed(pool: offload.Pool) -> None:
-    """Waits, on the running loop, until no thread of ``pool`` is returning to a loop:
-    each has taken a call, become the idle thread, or left (the pool's point 4)."""
-    await until(lambda: pool.stats().returning == 0)
+    """Waits, on the running loop, until no thread of ``pool`` is returning to a loop
+    (each has taken a call, become the idle thread, or left: the pool's point 4) and
+    none is starting (the last of a chain may arrive after the calls it grew for)."""
+    await until(lambda: pool.stats().returning + pool.stats().starting == 0)
 
 
 async def awaited(awaitable: Awaitable[T]) -> T:
