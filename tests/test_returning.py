@@ -49,10 +49,16 @@ def tasks_in_a_row(call: Callable[..., Awaitable[Any]]) -> list[Awaitable[None]]
 
 
 def assert_no_churn(pool: offload.Pool) -> None:
-    # Threads asked for: the last of the chain that grew the pool may still be starting
-    # (it finds no call then), as its elders served the first calls meanwhile.
+    # The first calls meet inside the pool: TASKS threads. After them, the old rule
+    # started a thread for one call in five; returning threads start none. Not counted
+    # exactly: on a free-threaded build a thread held up between counting itself
+    # returning and delivering can be taken by another task's call first, and the
+    # window of the thread that task left can close before the first task comes for it
+    # (once in 400 calls, seen). Threads asked for are spawned or still starting.
     s = assert_invariant(pool)
-    assert (s.spawned + s.starting, s.peak_threads, s.completed) == (TASKS, TASKS, TASKS * CALLS), s
+    assert s.completed == TASKS * CALLS, s
+    assert s.peak_threads >= TASKS, s
+    assert s.spawned + s.starting <= TASKS + TASKS * CALLS // 100, s
 
 
 def test_tasks_calling_in_a_row_keep_their_threads(anyio_run: AnyioRun, pool: offload.Pool) -> None:
