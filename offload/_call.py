@@ -213,7 +213,6 @@ class CallBody:
         """Sets the call up, in the caller's thread, whose context it copies; ``home``
         is set before, by the front end."""
         self._submitter = submitter
-        self._label = describe(fn)
         self._fn = fn
         self._args = args
         self._kwargs = kwargs
@@ -223,6 +222,8 @@ class CallBody:
         self.returning = None
 
     def label(self) -> str:
+        # In the pool thread, not at submission: the loop's thread pays for nothing here.
+        self._label = describe(self._fn)
         return self._label
 
     def run(self) -> None:
@@ -245,6 +246,7 @@ class CallBody:
     def finish(self, value: Any, error: BaseException | None) -> None:
         """Delivers the outcome of a call that ``run()`` did not run: it ran in another
         process (see _front.py), or it never will."""
+        self._label = describe(self._fn)
         del self._fn, self._args, self._kwargs, self._context  # as run() does
         self._value = value
         self._error = error

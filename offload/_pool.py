@@ -228,7 +228,7 @@ class _Worker:
     closes).
     """
 
-    __slots__ = ("base_name", "home", "pool", "returned", "wake", "work")
+    __slots__ = ("base_name", "home", "label", "pool", "returned", "wake", "work")
 
     def __init__(self, pool: Pool, base_name: str) -> None:
         self.pool = pool
@@ -236,6 +236,7 @@ class _Worker:
         self.wake = threading.Lock()
         self.wake.acquire()
         self.work: Work | None = None
+        self.label = ""  # the name of its last call, for exit to say what it waits for
         self.home: Home | None = None
         self.returned: Work | None = None
 
@@ -582,7 +583,7 @@ class Pool(ShutsDownOnExit):
         named_for = ""
         work = self._first_work(worker)
         while work is not None:
-            label = work.label()
+            label = worker.label = work.label()
             if label != named_for:  # renaming costs more than comparing
                 thread.name = f"{worker.base_name}:{label}"
                 named_for = label
@@ -729,11 +730,11 @@ class Pool(ShutsDownOnExit):
         if self._threads == 0:
             self._all_threads_gone.notify_all()
 
-    def _awaited_calls_locked(self) -> list[str]:
-        """The names of the calls, running or queued, not cancelled."""
-        calls = [worker.work for worker in self._workers if worker.work is not None]
-        calls += self._queue
-        return [work.label() for work in calls if not work.cancel_requested]
+    def _awaited_locked(self) -> tuple[list[str], list[Work]]:
+        """The calls not cancelled: the names of those running, and those queued (named
+        outside the lock, since naming reads the function's attributes)."""
+        running = [w.label for w in self._workers if w.work is not None and not w.work.cancel_requested]
+        return running, [work for work in self._queue if not work.cancel_requested]
 
     def _abandon_calls(self) -> None:
         """Treats the running calls as if their awaiters had been cancelled: inside them
@@ -763,18 +764,28 @@ class Pool(ShutsDownOnExit):
         """At exit, once shut down: waits until no call is left but cancelled ones; after
         ``patience`` seconds without one finishing, says which on the ``offload`` logger."""
         told = False
-        with self._lock:
-            while awaited := self._awaited_calls_locked():
-                if not told and not self._all_threads_gone.wait(timeout=patience):
-                    told = True
-                    logger.warning(
-                        "offload: exit waits for %d call(s) running or queued on pool %r: %s",
-                        len(awaited),
-                        self._name,
-                        ", ".join(sorted(awaited)),
-                    )
-                elif told:
-                    self._all_threads_gone.wait()
+        while True:
+            with self._lock:
+                running, queued = self._awaited_locked()
+                if not running and not queued:
+                    return
+                quiet = not self._all_threads_gone.wait(timeout=None if told else patience)
+            if quiet and not told:
+                told = True
+                names = running + [_queued_label(work) for work in queued]
+                logger.warning(
+                    "offload: exit waits for %d call(s) running or queued on pool %r: %s",
+                    len(names),
+                    self._name,
+                    ", ".join(sorted(names)),
+                )
+
+
+def _queued_label(work: Work) -> str:
+    try:
+        return work.label()
+    except AttributeError:  # a thread took it since, and has let go of its function
+        return "(started since)"
 
 
 def _worker_of_current_thread() -> _Worker | None:
