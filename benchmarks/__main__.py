@@ -5,6 +5,7 @@ python -m benchmarks --full         # for publishing
 python -m benchmarks --smoke        # tiny sizes: checks that everything runs
 python -m benchmarks compare A.json B.json
 python -m benchmarks backends       # CPU work on threads, processes and Dask (see _backends.py)
+python -m benchmarks web            # a FastAPI app under load: anyio's threads or offload's (_web.py)
 """
 
 from __future__ import annotations
@@ -77,6 +78,10 @@ def main(argv: list[str]) -> None:
         from ._backends import main as backends
 
         backends(argv[1:], console)
+    elif argv[:1] == ["web"]:
+        from ._web import main as web
+
+        web(argv[1:], console)
     elif argv[:1] == ["markdown"]:
         if len(argv) != 2:
             sys.exit("usage: python -m benchmarks markdown RESULTS.json")

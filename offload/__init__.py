@@ -7,6 +7,7 @@ Python code goes to processes (``ProcessPool``) or a Dask cluster (``Cluster``) 
 same way.
 """
 
+from ._anyio import install_anyio, uninstall_anyio
 from ._blocking import blocking
 from ._cancellation import cancelled, check_cancelled
 from ._dask import Cluster
@@ -15,13 +16,14 @@ from ._executor import Executor
 from ._front import ExecutorFront, via
 from ._limiter import Limiter
 from ._loop_calls import call_on_loop, run_on_loop
-from ._loops import install, new_event_loop, run
+from ._loops import DEFAULT_DNS_LIMIT, install, new_event_loop, run
 from ._offload import default_pool, offload, set_default_pool
 from ._pool import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_THREADS, Pool, PoolStats
 from ._processes import ProcessPool
 from ._watchdog import BlockReport, LoopWatchdog, watch_loop
 
 __all__ = [
+    "DEFAULT_DNS_LIMIT",
     "DEFAULT_IDLE_TIMEOUT",
     "DEFAULT_MAX_THREADS",
     "BlockReport",
@@ -43,11 +45,13 @@ __all__ = [
     "check_cancelled",
     "default_pool",
     "install",
+    "install_anyio",
     "new_event_loop",
     "offload",
     "run",
     "run_on_loop",
     "set_default_pool",
+    "uninstall_anyio",
     "via",
     "watch_loop",
 ]

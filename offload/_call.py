@@ -19,7 +19,7 @@ import threading
 from types import BuiltinFunctionType, CoroutineType, FunctionType, MethodType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._delivery import AsyncioInbox, Inbox, asyncio_inbox_for
+from ._delivery import WINDOW_TURNS, AsyncioInbox, Inbox, asyncio_inbox_for
 
 if TYPE_CHECKING:
     import concurrent.futures
@@ -140,7 +140,11 @@ def describe(fn: object) -> str:
 
 
 def _invoke(
-    context: contextvars.Context, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    context: contextvars.Context,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    stop_iteration: str,
 ) -> tuple[Any, BaseException | None]:
     """Runs the call; returns its value or its exception.
 
@@ -155,7 +159,7 @@ def _invoke(
     except StopIteration as exc:
         # A Future cannot hold StopIteration (it would end the awaiting coroutine
         # silently); convert it as PEP 479 does for generators.
-        return None, chained(RuntimeError(f"{describe(fn)} raised StopIteration"), exc)
+        return None, chained(RuntimeError(stop_iteration.format(describe(fn))), exc)
     except BaseException as exc:
         return None, exc
     if type(value) is CoroutineType:
@@ -191,6 +195,10 @@ class CallBody:
     returning: Returning | None
     cancel_requested: bool
     queued: bool
+
+    window_turns = WINDOW_TURNS
+    # The message of the RuntimeError a StopIteration raised by the call becomes.
+    STOP_ITERATION = "{} raised StopIteration"
 
     BODY_SLOTS = (
         "_args",
@@ -230,7 +238,7 @@ class CallBody:
         fn, args, kwargs, context = self._fn, self._args, self._kwargs, self._context
         # Dropped now, not when the awaiter lets go of the call: arguments can be big.
         del self._fn, self._args, self._kwargs, self._context
-        self._value, self._error = _invoke(context, fn, args, kwargs)
+        self._value, self._error = _invoke(context, fn, args, kwargs, self.STOP_ITERATION)
         # The error's traceback holds this frame, which would hold the call, which holds
         # the error: a cycle that keeps the call, and the pool thread's frames and Thread
         # (on 3.13, its stack too) until the garbage collector runs, which on 3.13t is
@@ -310,8 +318,9 @@ class AsyncioCall(CallBody, asyncio.Future[Any]):
             self.report_lost_error()
         elif self._error is None:
             self.set_result(self._value)
-        elif isinstance(self._error, asyncio.CancelledError):  # dropped by shutdown
-            asyncio.Future.cancel(self)
+        elif isinstance(self._error, asyncio.CancelledError):  # dropped by shutdown, or raised
+            # With its message, by which anyio tells its own cancellations from others.
+            asyncio.Future.cancel(self, *self._error.args[:1])
         else:
             self.set_exception(self._error)
 

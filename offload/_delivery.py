@@ -29,7 +29,15 @@ if TYPE_CHECKING:
     import asyncio
     from collections.abc import Callable
 
-__all__ = ["AsyncioInbox", "Inbox", "Settleable", "TrioInbox", "asyncio_inbox_for", "trio_inbox_for"]
+__all__ = [
+    "WINDOW_TURNS",
+    "AsyncioInbox",
+    "Inbox",
+    "Settleable",
+    "TrioInbox",
+    "asyncio_inbox_for",
+    "trio_inbox_for",
+]
 
 logger = logging.getLogger("offload")
 
@@ -46,6 +54,9 @@ class Returning(Protocol):
 class Settleable(Protocol):
     returning: Returning | None
     """The pool thread returning to this loop with the outcome, if any."""
+    window_turns: int
+    """Turns of the loop after settling before the window closes (``WINDOW_TURNS``, or
+    more for an awaiter that yields that many times before its next call)."""
 
     def settle(self) -> None:
         """Hands the outcome to its awaiter; runs on the loop's thread."""
@@ -103,6 +114,7 @@ class Inbox:
 
     def _drain(self) -> None:
         returned = []
+        turns = 0
         for item in self._take_batch():
             try:
                 item.settle()
@@ -110,8 +122,9 @@ class Inbox:
                 self._report(exc)
             if item.returning is not None:
                 returned.append(item)
+                turns = max(turns, item.window_turns)
         # No awaiter has run yet, so none has taken its thread back: look next turn.
-        if returned and not self._call_soon(self._close_windows, returned, WINDOW_TURNS - 1):
+        if returned and not self._call_soon(self._close_windows, returned, turns - 1):
             self._close_windows(returned, 0)
 
     def _close_windows(self, items: list[Settleable], turns: int) -> None:

@@ -10,6 +10,7 @@ a work queue, and overrides every method that would use them. Work goes to an
 from __future__ import annotations
 
 import asyncio
+import collections.abc
 import concurrent.futures
 import logging
 import threading
@@ -19,14 +20,16 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from ._call import CallBody, check_callable
 from ._delivery import asyncio_inbox_for
 from ._fork import reset_after_fork
+from ._limiter import Limiter
 from ._pool import DEFAULT_MAX_THREADS, Pool, current_work
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from ._delivery import AsyncioInbox
+    from ._pool import Submitter
 
-__all__ = ["Executor"]
+__all__ = ["Executor", "checked_limits"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -63,11 +66,17 @@ class Executor(concurrent.futures.ThreadPoolExecutor):
         pool: Run on this existing pool (for instance the default one) instead of a new
             one; then ``shutdown()`` waits for this executor's calls only and leaves the
             pool open. Not to be combined with ``max_workers`` or ``thread_name_prefix``.
+        limits: Bounds per kind of call: a function, and the most calls of it running at
+            once, an int (a Limiter of this executor's own) or a ``Limiter`` on the same
+            pool (shared with whoever else holds it). Calls of other functions are not
+            bounded but by the pool. See ``offload.install()``, which bounds DNS lookups.
 
     Raises:
-        ValueError: ``max_workers`` is not positive.
+        ValueError: ``max_workers`` or a limit is not positive, or a Limiter runs on
+            another pool.
         TypeError: ``max_workers`` is not an int, ``initializer`` is not callable,
-            ``pool`` is not a Pool, or ``pool`` comes with pool arguments.
+            ``pool`` is not a Pool, ``pool`` comes with pool arguments, or ``limits`` is
+            not a mapping of callables to ints or Limiters.
     """
 
     def __init__(
@@ -78,6 +87,7 @@ class Executor(concurrent.futures.ThreadPoolExecutor):
         initargs: tuple[Any, ...] = (),
         *,
         pool: Pool | None = None,
+        limits: Mapping[Callable[..., object], int | Limiter] | None = None,
     ) -> None:
         if max_workers is not None and (not isinstance(max_workers, int) or isinstance(max_workers, bool)):
             raise TypeError(f"max_workers must be an int or None, not {type(max_workers).__name__}")
@@ -94,6 +104,7 @@ class Executor(concurrent.futures.ThreadPoolExecutor):
             max_threads=max_workers or DEFAULT_MAX_THREADS, name=thread_name_prefix or "offload-executor"
         )
         self._max_workers = self._pool.max_threads  # read by code written for ThreadPoolExecutor
+        self._limiters = _limiters_for(limits, self._pool)
         self._thread_initializer = initializer
         self._thread_initargs = initargs
         self._initialized = threading.local()
@@ -126,7 +137,8 @@ class Executor(concurrent.futures.ThreadPoolExecutor):
             TypeError: ``fn`` is not callable, or is a coroutine function.
         """
         check_callable(fn)
-        call = ExecutorCall(self, fn, args, kwargs)
+        submitter = self._submitter_for(fn) if self._limiters else self._pool
+        call = ExecutorCall(self, submitter, fn, args, kwargs)
         with self._lock:
             if self._broken_reason is not None:
                 raise BrokenThreadPool(self._broken_reason)
@@ -134,11 +146,17 @@ class Executor(concurrent.futures.ThreadPoolExecutor):
                 raise RuntimeError("cannot schedule new futures after shutdown")
             self._outstanding.add(call)
         try:
-            self._pool._submit(call)
+            submitter._submit(call)
         except BaseException:
             self._finished(call)
             raise
         return call
+
+    def _submitter_for(self, fn: Callable[..., object]) -> Submitter:
+        try:
+            return self._limiters.get(fn, self._pool)
+        except TypeError:  # unhashable, so in no limit
+            return self._pool
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stops accepting calls; may be called more than once.
@@ -202,7 +220,12 @@ class ExecutorCall(CallBody, concurrent.futures.Future[Any]):
     home: AsyncioInbox | None
 
     def __init__(
-        self, executor: Executor, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        executor: Executor,
+        submitter: Submitter,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
     ) -> None:
         super().__init__()
         self._executor = executor
@@ -211,7 +234,7 @@ class ExecutorCall(CallBody, concurrent.futures.Future[Any]):
         loop = _get_running_loop()
         self.home = None if loop is None else asyncio_inbox_for(loop)
         self._ran = False
-        self.bind(executor._pool, fn, args, kwargs)
+        self.bind(submitter, fn, args, kwargs)
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:
@@ -242,6 +265,7 @@ class ExecutorCall(CallBody, concurrent.futures.Future[Any]):
         del self  # no cycle through the error's traceback: see CallBody.run
 
     def deliver(self) -> None:
+        self._submitter._done(self)  # first, as CallBody.deliver says why
         if self._ran:
             if self._error is None:
                 self.set_result(self._value)
@@ -257,8 +281,45 @@ class ExecutorCall(CallBody, concurrent.futures.Future[Any]):
         pass  # delivered by deliver(); in the inbox only for its window
 
     def fail(self, error: BaseException) -> None:
+        self._submitter._done(self)
         if isinstance(error, asyncio.CancelledError):  # dropped by a pool shutdown
             super().cancel()
         elif self.set_running_or_notify_cancel():
             self.set_exception(error)
         self._executor._finished(self)
+
+
+def checked_limits(
+    limits: Mapping[Callable[..., object], int | Limiter] | None,
+) -> Mapping[Callable[..., object], int | Limiter]:
+    """``limits`` if it is a mapping (the values are checked by Executor), {} for None."""
+    if limits is None:
+        return {}
+    if not isinstance(limits, collections.abc.Mapping):
+        raise TypeError(f"limits must map functions to ints or Limiters, not {type(limits).__name__}")
+    return limits
+
+
+def _limiters_for(
+    limits: Mapping[Callable[..., object], int | Limiter] | None, pool: Pool
+) -> dict[Callable[..., object], Limiter]:
+    """The Limiter of each function with a limit: ``limits``, checked."""
+    limiters = {}
+    for fn, limit in checked_limits(limits).items():
+        if not callable(fn):
+            raise TypeError(f"limits keys must be the functions to bound, not {type(fn).__name__} {fn!r}")
+        if isinstance(limit, Limiter):
+            if limit.pool is not pool:
+                raise ValueError(
+                    f"the Limiter for {fn!r} runs on {limit.pool!r}, not on this executor's {pool!r}"
+                )
+            limiters[fn] = limit
+        elif isinstance(limit, int) and not isinstance(limit, bool):
+            if limit < 1:
+                raise ValueError(f"the limit for {fn!r} must be at least 1, not {limit}")
+            limiters[fn] = Limiter(limit, pool=pool)
+        else:
+            raise TypeError(
+                f"the limit for {fn!r} must be an int or an offload.Limiter, not {type(limit).__name__}"
+            )
+    return limiters

@@ -77,6 +77,11 @@ class Limiter:
         return self._total
 
     @property
+    def pool(self) -> Pool:
+        """The pool its calls run on."""
+        return self._pool
+
+    @property
     def running(self) -> int:
         """Calls passed to the pool and not done yet."""
         return self._running

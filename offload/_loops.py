@@ -4,26 +4,53 @@
 (on asyncio's own loops; uvloop resolves names in libuv's thread pool) all use the
 loop's default executor, so making an ``offload.Executor`` on the default pool the
 default executor moves them, and the libraries built on them, onto the elastic pool.
+
+The elastic pool lifts the small implicit bound asyncio's own executor puts on every
+kind of call (``min(32, cpus + 4)`` threads). For most calls that is the point; for
+name lookups it is not: they all go to one resolver, which answers a burst of them no
+faster, and fails those it cannot answer in time. So ``install()`` bounds them by
+default, process-wide, with one Limiter shared by every loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import socket
+import threading
+import weakref
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._executor import Executor
+from ._executor import Executor, checked_limits
+from ._limiter import Limiter
 from ._offload import default_pool
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine
+    from collections.abc import Callable, Coroutine, Mapping
 
-__all__ = ["install", "new_event_loop", "run"]
+    from ._pool import Pool
+
+__all__ = ["DEFAULT_DNS_LIMIT", "install", "new_event_loop", "run"]
 
 T = TypeVar("T")
 
+#: Name lookups (``getaddrinfo``, ``getnameinfo``) that ``install()`` lets run at once,
+#: process-wide. A resolver answers a burst of lookups no faster for having them all at
+#: once, and fails the ones it cannot answer within its timeout as "temporary failure"
+#: (README, "DNS lookups", has the measurement behind the number).
+DEFAULT_DNS_LIMIT = 8
 
-def install(loop: asyncio.AbstractEventLoop | None = None) -> Executor:
+_shared_lock = threading.Lock()
+# The DNS Limiter of each pool and bound, shared by every loop install() sets up.
+_dns_limiters: weakref.WeakKeyDictionary[Pool, dict[int, Limiter]] = weakref.WeakKeyDictionary()
+
+
+def install(
+    loop: asyncio.AbstractEventLoop | None = None,
+    *,
+    dns_limit: int | None = DEFAULT_DNS_LIMIT,
+    limits: Mapping[Callable[..., object], int | Limiter] | None = None,
+) -> Executor:
     """Makes offload's default pool the default executor of ``loop`` (the running loop).
 
     Example::
@@ -36,11 +63,23 @@ def install(loop: asyncio.AbstractEventLoop | None = None) -> Executor:
     executor down (``asyncio.run`` does), it waits for the calls made through the
     executor and leaves the pool open for other loops.
 
+    Args:
+        loop: The loop; by default the running one.
+        dns_limit: The most name lookups (``loop.getaddrinfo()``, ``loop.getnameinfo()``)
+            running at once in the process, on every loop installed with the same
+            bound; None lifts the bound.
+        limits: More bounds, per function called through the executor: the most calls
+            of it running at once, an int (for this loop alone) or an ``offload.Limiter``
+            (shared by whoever holds it; on the default pool). They take precedence over
+            ``dns_limit`` for the functions they name.
+
     Returns:
         The executor installed.
 
     Raises:
         RuntimeError: No loop is given and none is running in this thread.
+        TypeError, ValueError: A bound is not a positive int (or a Limiter, in
+            ``limits``).
     """
     if loop is None:
         try:
@@ -50,9 +89,32 @@ def install(loop: asyncio.AbstractEventLoop | None = None) -> Executor:
                 "offload.install() needs a running event loop; call it from async code, "
                 "or pass loop=, or make the loop with offload.new_event_loop()"
             ) from None
-    executor = Executor(pool=default_pool())
+    pool = default_pool()
+    executor = Executor(pool=pool, limits={**_dns_limits(loop, pool, dns_limit), **checked_limits(limits)})
     loop.set_default_executor(executor)
     return executor
+
+
+def _dns_limits(
+    loop: asyncio.AbstractEventLoop, pool: Pool, dns_limit: int | None
+) -> dict[Callable[..., object], Limiter]:
+    """The functions asyncio's loops resolve names with, bound by one shared Limiter."""
+    if dns_limit is None:
+        return {}
+    if not isinstance(dns_limit, int) or isinstance(dns_limit, bool):
+        raise TypeError(f"dns_limit must be an int or None, not {type(dns_limit).__name__}")
+    if dns_limit < 1:
+        raise ValueError(f"dns_limit must be at least 1 (or None, for no bound), not {dns_limit}")
+    with _shared_lock:
+        limiter = _dns_limiters.setdefault(pool, {}).get(dns_limit)
+        if limiter is None:
+            limiter = _dns_limiters[pool][dns_limit] = Limiter(dns_limit, pool=pool)
+    lookups: list[Callable[..., object]] = [socket.getaddrinfo, socket.getnameinfo]
+    # In debug mode, asyncio's loops look names up through this method instead.
+    debug_lookup = getattr(loop, "_getaddrinfo_debug", None)
+    if debug_lookup is not None:
+        lookups.append(debug_lookup)
+    return dict.fromkeys(lookups, limiter)
 
 
 def new_event_loop(*, use_uvloop: bool | None = None) -> asyncio.AbstractEventLoop:
