@@ -18,7 +18,7 @@ from typing import Any
 from ._implementations import IMPLEMENTATIONS, open_implementation
 from ._scenarios import SCENARIOS, Scenario
 
-__all__ = ["LOOPS", "Measurement", "Plan", "machine", "measure"]
+__all__ = ["LOOPS", "Measurement", "Plan", "installed_version", "machine", "measure"]
 
 LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {"asyncio": asyncio.new_event_loop}
 try:
@@ -111,7 +111,7 @@ def machine(loops: tuple[str, ...]) -> dict[str, Any]:
         "implementation": platform.python_implementation(),
         "gil": gil_enabled(),
         "loops": list(loops),
-        "versions": {name: _version(name) for name in ("offload", "uvloop", "anyio")},
+        "versions": {name: installed_version(name) for name in ("offload", "uvloop", "anyio")},
     }
 
 
@@ -126,7 +126,7 @@ def _processor_name() -> str:
     return platform.processor() or "unknown"
 
 
-def _version(distribution: str) -> str | None:
+def installed_version(distribution: str) -> str | None:
     try:
         return metadata.version(distribution)
     except metadata.PackageNotFoundError:

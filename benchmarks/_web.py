@@ -35,7 +35,7 @@ from typing import IO, Any
 from rich.console import Console
 from rich.table import Table
 
-from ._runner import CHECKOUT, machine
+from ._runner import CHECKOUT, installed_version, machine
 
 __all__ = ["MODES", "main", "served", "server_figures"]
 
@@ -219,6 +219,7 @@ def main(argv: list[str], console: Console) -> None:
                     for metric, value in measure(mode, loop, clients, size).items():
                         values[loop, clients, mode, metric].append(value)
     info = machine(size.loops)
+    info["versions"].update({name: installed_version(name) for name in ("fastapi", "starlette", "uvicorn", "httptools")})
     title = (
         f"web: FastAPI def endpoint {PATH} under uvicorn, {arguments.mode} run, {info['cpus']} CPUs, "
         f"Python {info['python']}, {info['date']}; medians of {size.repetitions}"

@@ -37,8 +37,8 @@ T = TypeVar("T")
 #: Name lookups (``getaddrinfo``, ``getnameinfo``) that ``install()`` lets run at once,
 #: process-wide. A resolver answers a burst of lookups no faster for having them all at
 #: once, and fails the ones it cannot answer within its timeout as "temporary failure"
-#: (README, "DNS lookups", has the measurement behind the number).
-DEFAULT_DNS_LIMIT = 8
+#: (the README's "Name lookups" section has the measurement behind the number).
+DEFAULT_DNS_LIMIT = 4
 
 _shared_lock = threading.Lock()
 # The DNS Limiter of each pool and bound, shared by every loop install() sets up.
