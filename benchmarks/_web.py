@@ -219,7 +219,9 @@ def main(argv: list[str], console: Console) -> None:
                     for metric, value in measure(mode, loop, clients, size).items():
                         values[loop, clients, mode, metric].append(value)
     info = machine(size.loops)
-    info["versions"].update({name: installed_version(name) for name in ("fastapi", "starlette", "uvicorn", "httptools")})
+    info["versions"].update(
+        {name: installed_version(name) for name in ("fastapi", "starlette", "uvicorn", "httptools")}
+    )
     title = (
         f"web: FastAPI def endpoint {PATH} under uvicorn, {arguments.mode} run, {info['cpus']} CPUs, "
         f"Python {info['python']}, {info['date']}; medians of {size.repetitions}"

@@ -7,20 +7,23 @@ Python code goes to processes (``ProcessPool``) or a Dask cluster (``Cluster``) 
 same way.
 """
 
-from ._anyio import install_anyio, uninstall_anyio
-from ._blocking import blocking
-from ._cancellation import cancelled, check_cancelled
-from ._dask import Cluster
-from ._exceptions import OffloadError, PoolClosedError, ThreadStartError, WorkerLostError
-from ._executor import Executor
-from ._front import ExecutorFront, via
-from ._limiter import Limiter
-from ._loop_calls import call_on_loop, run_on_loop
-from ._loops import DEFAULT_DNS_LIMIT, install, new_event_loop, run
-from ._offload import default_pool, offload, set_default_pool
-from ._pool import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_THREADS, Pool, PoolStats
-from ._processes import ProcessPool
-from ._watchdog import BlockReport, LoopWatchdog, watch_loop
+from ._base.errors import OffloadError, PoolClosedError, ThreadStartError, WorkerLostError
+from ._fronts.dask import Cluster
+from ._fronts.front import ExecutorFront
+from ._fronts.processes import ProcessPool
+from ._fronts.via import via
+from ._inside.cancellation import cancelled, check_cancelled
+from ._inside.loop_calls import call_on_loop, run_on_loop
+from ._integrations.anyio import install_anyio, uninstall_anyio
+from ._integrations.executor import Executor
+from ._integrations.loops import DEFAULT_DNS_LIMIT, install, new_event_loop, run
+from ._pool.pool import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_THREADS, Pool
+from ._pool.stats import PoolStats
+from ._submitters.blocking import blocking
+from ._submitters.default import default_pool, offload, set_default_pool
+from ._submitters.limiter import Limiter
+from ._watchdog.report import BlockReport
+from ._watchdog.watchdog import LoopWatchdog, watch_loop
 
 __all__ = [
     "DEFAULT_DNS_LIMIT",
@@ -56,7 +59,7 @@ __all__ = [
     "watch_loop",
 ]
 
-# Show the public names where users import them from: offload.Pool, not offload._pool.Pool.
+# Show the public names where users import them from: offload.Pool, not offload._pool.pool.Pool.
 for _name in __all__:
     _obj = globals()[_name]
     if callable(_obj):

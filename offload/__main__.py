@@ -20,11 +20,13 @@ import sys
 import textwrap
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from ._watchdog import BlockReport, milliseconds, run_watched
+from ._watchdog.watchdog import milliseconds, run_watched
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Iterator, Sequence
     from types import TracebackType
+
+    from ._watchdog.report import BlockReport
 
 __all__ = ["main"]
 

@@ -27,12 +27,15 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ._offload import set_default_pool
-from ._pool import Pool
-from ._watchdog import BlockReport, milliseconds, run_watched
+from ._pool.exit import abandon_calls
+from ._pool.pool import Pool
+from ._submitters.default import set_default_pool
+from ._watchdog.watchdog import milliseconds, run_watched
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Generator, Iterator
+
+    from ._watchdog.report import BlockReport
 
 __all__ = ["offload_pool", "pytest_addoption", "pytest_configure"]
 
@@ -165,7 +168,7 @@ def offload_pool(request: pytest.FixtureRequest) -> Iterator[Pool]:
     if left:
         # Reported below: then given up on, so that the session's exit does not wait for
         # a call that may never end.
-        pool._abandon_calls()
+        abandon_calls(pool)
         threads = ", ".join(sorted(t.name for t in threading.enumerate() if t.name.startswith(pool.name)))
         pytest.fail(
             f"the test left {left} offloaded call(s) running or queued on its offload_pool "

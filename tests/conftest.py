@@ -13,7 +13,10 @@ import pytest
 
 import offload
 
-from .support import ANYIO_BACKENDS, LOOP_FACTORIES, IdleClock, Runner, assert_invariant, wait_until
+from .support.loops import ANYIO_BACKENDS, LOOP_FACTORIES, Runner
+from .support.polling import wait_until
+from .support.pools import assert_invariant
+from .support.seams import IdleClock, count_drains
 
 T = TypeVar("T")
 
@@ -59,18 +62,9 @@ def anyio_run(request: pytest.FixtureRequest) -> Callable[..., Any]:
 
 @pytest.fixture
 def drain_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The size of each batch of outcomes delivered to a loop, one entry per wake-up."""
-    from offload import _delivery
-
-    sizes: list[int] = []
-    original = _delivery.Inbox._drain
-
-    def counting_drain(inbox: _delivery.Inbox) -> None:
-        sizes.append(len(inbox._items))
-        original(inbox)
-
-    monkeypatch.setattr(_delivery.Inbox, "_drain", counting_drain)
-    return sizes
+    """The size of each batch of outcomes delivered to a loop, one entry per wake-up
+    (the seam ``count_drains``)."""
+    return count_drains(monkeypatch)
 
 
 @pytest.fixture

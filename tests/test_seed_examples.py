@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import offload
 
-from .support import Runner, load_example
+from .support.loops import Runner
+from .support.scripts import load_example
 
 UNIT = 0.05  # seconds per unit of the original's sleep(1)
 

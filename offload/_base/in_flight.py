@@ -1,0 +1,60 @@
+"""The calls a front end has passed on and not yet seen finish, and whether it still
+takes new ones: what ``shutdown(wait=True)`` waits on. Written once for ``Executor`` and
+``ExecutorFront``; a Pool counts its threads instead (see pool.py)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Generic, TypeVar
+
+__all__ = ["InFlight"]
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class InFlight(Generic[K, V]):
+    """Each call in flight, with a value of the owner's (the executor's future, say).
+
+    ``lock`` guards the calls and ``closed``; an owner may take it to check more of its
+    own state in the same step (``add()`` expects it held). Nobody waits while holding it
+    but ``wait_until_none_left()``, which releases it as it waits.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self._none_left = threading.Condition(self.lock)
+        self._calls: dict[K, V] = {}
+        self.closed = False
+
+    def __len__(self) -> int:
+        return len(self._calls)
+
+    def add(self, call: K, value: V) -> None:
+        """Counts ``call`` in; with ``lock`` held."""
+        self._calls[call] = value
+
+    def get(self, call: K) -> V | None:
+        """The value of ``call``, if it is in flight; with ``lock`` held."""
+        return self._calls.get(call)
+
+    def finished(self, call: K) -> None:
+        """Counts ``call`` out, if it was in."""
+        with self.lock:
+            self._calls.pop(call, None)
+            if not self._calls:
+                self._none_left.notify_all()
+
+    def close(self) -> list[V]:
+        """Takes no more calls; returns the values of those in flight."""
+        with self.lock:
+            self.closed = True
+            return list(self._calls.values())
+
+    def values(self) -> list[V]:
+        with self.lock:
+            return list(self._calls.values())
+
+    def wait_until_none_left(self) -> None:
+        with self.lock:
+            self._none_left.wait_for(lambda: not self._calls)

@@ -1,0 +1,2 @@
+"""Fronts: the same ``await`` on other executors: processes, a Dask cluster, any
+``concurrent.futures`` executor."""

@@ -1,0 +1,1 @@
+"""What an offloaded call can do from its thread: see its cancellation, call the loop."""

@@ -1,0 +1,172 @@
+"""Calls from a pool thread back into the event loop: the counterpart of the Lua note's
+``luaT_vm_lock``, which takes the interpreter back for a moment.
+
+Inside an offloaded call, ``call_on_loop(fn, *args)`` runs ``fn`` on the loop's thread and
+``run_on_loop(async_fn, *args)`` runs a coroutine there, each returning the result to
+the pool thread. If the offloaded call's awaiter is cancelled, the coroutine on the
+loop is cancelled too, and the pool thread sees ``asyncio.CancelledError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import inspect
+from types import BuiltinFunctionType, FunctionType, MethodType
+from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple
+
+from .._calls.asyncio_call import AsyncioCall
+from .._calls.body import describe
+from .._pool.threads import current_work
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+__all__ = ["call_on_loop", "run_on_loop"]
+
+R = TypeVar("R")
+Ts = TypeVarTuple("Ts")
+
+
+def call_on_loop(fn: Callable[[*Ts], R], /, *args: *Ts, loop: asyncio.AbstractEventLoop | None = None) -> R:
+    """Runs ``fn(*args)`` on the event loop's thread and returns its result.
+
+    Example::
+
+        def copy_rows(rows):
+            for row in rows:
+                call_on_loop(progress.update, 1)  # touches loop-only state safely
+                write(row)
+
+    Args:
+        fn: A plain function; it runs on the loop, so it must not block.
+        loop: The loop to run on; by default, the loop awaiting the offloaded call
+            this thread is running.
+
+    Raises:
+        RuntimeError: Called on the loop's own thread (it would wait for itself), or
+            outside an offloaded call without ``loop``, or the loop is not running.
+        asyncio.CancelledError: The offloaded call's awaiter was cancelled.
+    """
+
+    # A callback, not a task: one turn of the loop instead of two, and no Task to make.
+    def schedule(target: asyncio.AbstractEventLoop) -> concurrent.futures.Future[R]:
+        future: concurrent.futures.Future[R] = concurrent.futures.Future()
+        target.call_soon_threadsafe(_call_plain, future, fn, args)
+        return future
+
+    return _run_there(schedule, loop, "call_on_loop()")
+
+
+def run_on_loop(
+    async_fn: Callable[[*Ts], Awaitable[R]], /, *args: *Ts, loop: asyncio.AbstractEventLoop | None = None
+) -> R:
+    """Runs ``await async_fn(*args)`` in a task on the event loop and returns its result.
+
+    Example::
+
+        def sync_handler(session, url):
+            page = run_on_loop(session.get, url)  # an async client, from thread code
+
+    Args and raises: as for ``call_on_loop()``, and TypeError if ``async_fn`` is a plain
+    function (use ``call_on_loop()``) or not callable.
+    """
+    _check_async_fn(async_fn)
+
+    def schedule(target: asyncio.AbstractEventLoop) -> concurrent.futures.Future[R]:
+        coro = _await(async_fn, args)
+        try:
+            return asyncio.run_coroutine_threadsafe(coro, target)
+        except BaseException:  # the loop closed meanwhile
+            coro.close()
+            raise
+
+    return _run_there(schedule, loop, "run_on_loop()")
+
+
+def _check_async_fn(async_fn: object) -> None:
+    """Refuses, before anything runs on the loop, what cannot give an awaitable.
+
+    A plain function or builtin would run on the loop, and only its result would then be
+    found not awaitable; other callables (a class whose instances are awaitable, a
+    partial) are known only by what they return, which ``_await`` checks.
+    """
+    if not callable(async_fn):
+        raise TypeError(
+            f"run_on_loop() needs a coroutine function, not {type(async_fn).__name__} {async_fn!r}"
+        )
+    kind: type = type(async_fn)
+    plain = kind is BuiltinFunctionType or (
+        kind in (FunctionType, MethodType) and not inspect.iscoroutinefunction(async_fn)
+    )
+    if plain:
+        raise TypeError(
+            f"run_on_loop() needs a coroutine function, and {describe(async_fn)} is a plain "
+            "function: use call_on_loop() for it"
+        )
+
+
+def _call_plain(future: concurrent.futures.Future[R], fn: Callable[..., R], args: tuple[Any, ...]) -> None:
+    """Runs on the loop's thread: ``fn(*args)``, its outcome set on ``future``."""
+    if not future.set_running_or_notify_cancel():  # cancelled on its way to the loop
+        return
+    try:
+        result = fn(*args)
+    except BaseException as exc:
+        future.set_exception(exc)
+        if not isinstance(exc, Exception):  # KeyboardInterrupt, SystemExit: as a task does
+            raise
+        return
+    if asyncio.iscoroutine(result):
+        result.close()
+        future.set_exception(
+            TypeError(f"{describe(fn)} returned a coroutine: use run_on_loop() for coroutine functions")
+        )
+    else:
+        future.set_result(result)
+
+
+async def _await(async_fn: Callable[..., Awaitable[R]], args: tuple[Any, ...]) -> R:
+    awaitable = async_fn(*args)
+    if not inspect.isawaitable(awaitable):
+        raise TypeError(
+            f"run_on_loop() needs a coroutine function, and {describe(async_fn)} returned "
+            f"{type(awaitable).__name__}: use call_on_loop() for plain functions"
+        )
+    return await awaitable
+
+
+def _run_there(
+    schedule: Callable[[asyncio.AbstractEventLoop], concurrent.futures.Future[R]],
+    loop: asyncio.AbstractEventLoop | None,
+    what: str,
+) -> R:
+    work = current_work()
+    future = schedule(_target_loop(loop, work, what))
+    if isinstance(work, AsyncioCall):
+        work.follow(future)
+    try:
+        return future.result()
+    except concurrent.futures.CancelledError:
+        raise asyncio.CancelledError(f"{what} was cancelled with the offloaded call's awaiter") from None
+
+
+def _target_loop(
+    loop: asyncio.AbstractEventLoop | None, work: object, what: str
+) -> asyncio.AbstractEventLoop:
+    running = asyncio._get_running_loop()
+    if loop is None:
+        loop = getattr(work, "loop", None) or running
+    if loop is None:
+        raise RuntimeError(
+            f"{what} does not know which event loop to use: call it from inside a call "
+            "run by offload() on asyncio or uvloop, or pass loop="
+        )
+    if running is loop:
+        raise RuntimeError(
+            f"{what} was called on the event loop's own thread, where it would wait for "
+            "itself: call the function (or await it) directly instead"
+        )
+    if loop.is_closed() or not loop.is_running():
+        raise RuntimeError(f"{what}: the event loop is not running")
+    return loop

@@ -1,0 +1,355 @@
+"""The elastic thread pool behind ``offload()``.
+
+The design follows a 2006 note on the Lua interpreter: the interpreter (here, the event
+loop) stays single-threaded; a blocking call is handed to another thread, and a new
+thread is started only if none is already waiting. A thread whose blocking call returns
+re-enters the interpreter and makes its coroutine's next call itself; the note counts
+only new scheduler threads as waiting, never threads on their way back in.
+
+THE STATES. A pool thread is, at every moment, in exactly one of:
+
+- *busy*: running a call;
+- *returning*: it has delivered a call's outcome to the event loop the call came from,
+  and the loop has not yet run the awaiter's continuation (the callbacks the delivery
+  scheduled: one or two turns of the loop, never a timed wait);
+- *idle*: parked until it is handed a call, or until it retires;
+- *starting*: asked for, not yet at its first call.
+
+THE INVARIANT. Idle and starting threads are *waiting* for work, and a pool never has
+more than one waiting thread: ``idle + starting <= 1``. A returning thread is not
+waiting for work: it is on its way back into its loop, the way the note's thread waits
+in ``luaT_vm_lock``, and its own awaiter's next call is what it is there for.
+
+What follows from it, and how the code keeps it:
+
+1. A submitted call goes, in this order of preference, to a thread returning to the
+   loop it is submitted from (the one that returned first: awaiters resume in the order
+   their outcomes were settled, so each tends to get its own thread back), to the idle
+   thread, or to the queue. The submitter claims the thread under the lock and hands it
+   the call, so a call is never handed to a thread that is about to leave. A queued call
+   starts a thread only if none is waiting and the pool is below ``max_threads``; at
+   the bound it takes a thread returning to another loop, which would have to wait for
+   that loop otherwise.
+2. A starting thread takes the oldest queued call and, if calls are still queued, starts
+   the next thread before it runs its own. Growth is a chain, one thread starting at a
+   time, and the thread that submits (the event loop's) never waits for a thread to
+   start: it hands ``Thread.start()`` to a raw helper thread.
+3. A thread that finishes a call takes the oldest queued call. If none is queued, and
+   the call came from an event loop, it becomes a thread returning to that loop; it is
+   so counted *before* it delivers the outcome, so that the awaiter's next call,
+   submitted as soon as the outcome arrives, finds it. A thread that finishes a call
+   from a plain thread, or whose loop's window closes without claiming it, does what
+   point 3 says next: it becomes the idle thread, unless a thread is already waiting or
+   the pool is shut down; then it exits.
+4. The window of a returning thread closes once its loop has turned twice after
+   settling the outcome (see ``Inbox``, in _calls/delivery.py). A loop that blocks holds its
+   returning threads until it turns, or until ``idle_timeout`` passes; a loop that
+   closes, a shutdown, a fork and interpreter exit release them.
+5. The idle thread retires after ``idle_timeout`` without work, so a quiet process holds
+   no pool threads.
+6. Hence: while a thread is idle, no call is queued; while calls are queued, a thread
+   exists to take them (or they fail with ThreadStartError, see _thread_failed_to_start).
+
+Locking. ``Pool._lock`` guards every field set in ``Pool._reset_after_fork``, the fields of
+every ``_Worker`` but ``wake``, and the flags of every Work in the pool (contract.py
+states who writes them when). ``_Worker.wake`` is the one other lock: see _Worker (in
+threads.py, the other half of the pool). No user code runs, and nothing waits, while
+``_lock`` is held. The GIL is never relied upon: the pool is correct on free-threaded
+builds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
+
+from .._base.checks import count, seconds
+from .._base.errors import PoolClosedError
+from .._base.fork import Registry, start_fresh
+from .._base.shutdown import ShutsDownOnExit
+from .._calls.submit import submit
+from .stats import PoolStats
+from .threads import PoolThreads, _worker_of_current_thread
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from .contract import Home, Work
+    from .threads import _Worker
+
+__all__ = ["DEFAULT_IDLE_TIMEOUT", "DEFAULT_MAX_THREADS", "Pool", "every_pool"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: Threads a pool may run at once unless told otherwise. The calls offload is made for
+#: (file and socket I/O, DNS, database drivers, C code that releases the GIL) spend their
+#: time waiting, not computing, so the bound is set by memory and by what the far side
+#: can take, not by the number of cores. A pool thread blocked in a call holds little
+#: resident memory (the README's memory row), and calls beyond the bound wait in the
+#: queue without a thread. Tokio bounds its pool for blocking calls at 512 on the same
+#: reasoning; 256 keeps the GIL's hand-offs between runnable threads fewer.
+DEFAULT_MAX_THREADS = 256
+
+#: Seconds the last idle thread waits for work before it exits.
+DEFAULT_IDLE_TIMEOUT = 10.0
+
+
+class Pool(PoolThreads, ShutsDownOnExit):
+    """A pool of threads for blocking calls that never holds more than one waiting thread.
+
+    It grows on demand up to ``max_threads`` threads running calls at once, queues calls
+    beyond that in FIFO order, and shrinks back: a thread that finishes a call goes back
+    to the event loop the call came from, to run that loop's next call, and exits if the
+    loop has no call for it while another thread is already waiting; the last idle
+    thread exits after ``idle_timeout`` seconds without work.
+
+    Example::
+
+        async with offload.Pool(max_threads=8, name="db") as pool:
+            rows = await pool.run(cursor.execute, "select 1")
+
+    ``async with`` ends in ``shutdown(wait=True)`` awaited without blocking the loop; a
+    plain ``with`` does the same where no loop runs, and on a loop's thread only when
+    no call is in flight (else it shuts down without waiting and raises RuntimeError).
+
+    Thread safety: every method may be called from any thread; ``run()`` needs a running
+    event loop in the calling thread. After ``os.fork()`` the child's pool is empty
+    (no threads, nothing queued) and usable; calls that were in flight in the parent
+    are not carried over.
+
+    Args:
+        max_threads: The most threads running calls at once; a positive int.
+        idle_timeout: Seconds the last idle thread waits for work before it exits; a
+            number >= 0, or ``math.inf`` to keep it.
+        name: Prefix of the pool's thread names, which read ``"{name}-{n}"`` until the
+            thread's first call, then ``"{name}-{n}:{qualified name of the function}"``
+            of the call it runs (or, while idle, ran last).
+
+    Raises:
+        TypeError: An argument has the wrong type.
+        ValueError: An argument is out of range.
+    """
+
+    def __init__(
+        self,
+        max_threads: int = DEFAULT_MAX_THREADS,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        name: str = "offload",
+    ) -> None:
+        self._max_threads: int = count(max_threads, "max_threads")
+        self._idle_timeout = seconds(idle_timeout, "idle_timeout")
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"Pool name must be a non-empty str, not {name!r}")
+        self._name = name
+        self._closed = False
+        start_fresh(self)
+        every_pool.add(self)
+
+    def _reset_after_fork(self) -> None:
+        """Makes the lock and an empty pool; also run in the child after a fork."""
+        self._lock = threading.Lock()
+        self._all_threads_gone = threading.Condition(self._lock)
+        # Guarded by _lock, with the fields of each _Worker and of each Work (see Work).
+        self._queue: deque[Work] = deque()
+        self._queued = 0  # Work in _queue not cancelled; cancelled ones are skipped lazily
+        self._idle: _Worker | None = None
+        self._starting = False
+        # Threads returning to each loop, in the order they returned; no empty deque.
+        self._homes: dict[Home, deque[_Worker]] = {}
+        self._returning = 0
+        self._workers: set[_Worker] = set()  # every thread of the pool past its start
+        self._threads = 0
+        self._busy = 0
+        self._peak_threads = 0
+        self._spawned = 0
+        self._completed = 0
+        self._names_given = 0
+
+    @property
+    def name(self) -> str:
+        """The prefix of this pool's thread names."""
+        return self._name
+
+    @property
+    def max_threads(self) -> int:
+        """The most threads running calls at once."""
+        return self._max_threads
+
+    @property
+    def idle_timeout(self) -> float:
+        """Seconds the last idle thread waits for work before it exits."""
+        return self._idle_timeout
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``shutdown()`` has been called."""
+        return self._closed
+
+    def __repr__(self) -> str:
+        s = self.stats()
+        state = "closed" if self._closed else "open"
+        return (
+            f"<offload.Pool {self._name!r} {state} max_threads={self._max_threads} "
+            f"threads={s.threads} busy={s.busy} queued={s.queued}>"
+        )
+
+    def run(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Awaitable[R]:
+        """Runs ``fn(*args, **kwargs)`` on a thread of this pool; await the result.
+
+        The call is submitted at once (as ``loop.run_in_executor`` does) and the returned
+        awaitable gives its result or raises its exception. See ``offload.offload``,
+        which does the same on the default pool, for the full semantics.
+
+        Raises:
+            RuntimeError: No event loop is running in this thread.
+            TypeError: ``fn`` is not callable, or is a coroutine function.
+            PoolClosedError: The pool has been shut down.
+        """
+        return submit(self, fn, args, kwargs)
+
+    def _calls_in_flight(self) -> int:
+        with self._lock:
+            return self._busy + self._queued
+
+    def stats(self) -> PoolStats:
+        """Returns a consistent snapshot of the pool's counters."""
+        with self._lock:
+            return PoolStats(
+                threads=self._threads,
+                busy=self._busy,
+                idle=int(self._idle is not None),
+                starting=int(self._starting),
+                queued=self._queued,
+                peak_threads=self._peak_threads,
+                spawned=self._spawned,
+                completed=self._completed,
+                returning=self._returning,
+            )
+
+    def shutdown(self, wait: bool = True, *, cancel_queued: bool = False) -> None:
+        """Stops the pool: later calls raise PoolClosedError; submitted calls still run.
+
+        The idle thread and the threads returning to their loops exit at once (or take
+        queued calls); busy threads finish their call and the queued calls, then exit.
+        Calling it again is harmless.
+
+        Args:
+            wait: Whether to block until every thread of the pool has left it, which is
+                after every call submitted before the shutdown has finished.
+            cancel_queued: Whether to drop the calls that have not started yet; their
+                awaiters get ``asyncio.CancelledError`` (or, through ``Executor``,
+                cancelled futures). Running calls are never interrupted.
+
+        Raises:
+            RuntimeError: ``wait=True`` from one of the pool's own threads, which would
+                wait for itself.
+        """
+        worker = _worker_of_current_thread()
+        if wait and worker is not None and worker.pool is self:
+            raise RuntimeError(
+                f"shutdown(wait=True) called from a thread of pool {self._name!r}, which "
+                "would wait for itself; call shutdown(wait=False) there instead"
+            )
+        with self._lock:
+            self._closed = True
+            dropped = self._pop_all_locked() if cancel_queued else []
+            waiting = [worker for returning in self._homes.values() for worker in returning]
+            if self._idle is not None:
+                waiting.append(self._idle)
+                self._idle = None
+            for worker in waiting:
+                self._stop_returning_locked(worker)
+                self._next_locked(worker)
+        for worker in waiting:
+            worker.wake.release()
+        for work in dropped:
+            work.fail(asyncio.CancelledError(f"pool {self._name!r} was shut down before the call started"))
+        if wait:
+            with self._lock:
+                self._all_threads_gone.wait_for(lambda: self._threads == 0)
+
+    # --- submitting side (the event loop's thread: never waits) ---
+
+    def _submit(self, work: Work) -> None:
+        """Hands ``work`` to a returning or the idle thread, or queues it; see point 1."""
+        with self._lock:
+            if self._closed:
+                raise PoolClosedError(
+                    f"pool {self._name!r} is shut down; submit calls to another Pool, "
+                    "or call offload.set_default_pool() with a new one"
+                )
+            # Cancelled on its way in: a Limiter hands a held call to the pool from a pool
+            # thread while the loop may cancel it. It must never run, nor count as queued;
+            # failing it tells its submitter, which frees the place the call held.
+            dropped = work.cancel_requested
+            worker = name = None
+            if not dropped:
+                worker = self._claim_locked(work)
+                if worker is None:
+                    name = self._reserve_thread_locked()
+                    if name is None and self._homes and self._threads >= self._max_threads:
+                        worker = self._steal_returning_locked()
+        if worker is not None:
+            worker.wake.release()
+        elif name is not None:
+            self._start_thread_detached(name)
+        elif dropped:
+            work.fail(asyncio.CancelledError("the call was cancelled before it reached the pool"))
+
+    def _claim_locked(self, work: Work) -> _Worker | None:
+        """Hands ``work`` to a thread returning to its loop or to the idle thread, which
+        it returns; else queues it and returns None."""
+        returning = self._homes.get(work.home) if work.home is not None else None
+        if returning is not None:
+            worker = returning.popleft()
+            if not returning:
+                del self._homes[work.home]  # type: ignore[arg-type]
+            self._returning -= 1
+            worker.home = worker.returned = None
+            if self._queued:  # calls from other loops wait for a thread: the oldest first
+                self._enqueue_locked(work)
+                work = self._pop_locked()  # type: ignore[assignment]
+        elif self._idle is not None:
+            worker, self._idle = self._idle, None
+        else:
+            self._enqueue_locked(work)
+            return None
+        self._busy += 1
+        work.queued = False
+        worker.work = work
+        return worker
+
+    def _steal_returning_locked(self) -> _Worker:
+        """Gives the oldest queued call to a thread returning to some loop (point 1)."""
+        returning = next(iter(self._homes.values()))
+        worker = returning[0]
+        self._stop_returning_locked(worker)
+        self._next_locked(worker)
+        return worker
+
+    def _done(self, work: Work) -> None:
+        pass  # a pool keeps its own account of its calls; see Limiter for one that uses it
+
+    def _cancel(self, work: Work) -> bool:
+        """Marks ``work`` cancelled; returns True if it was queued and so will never run."""
+        with self._lock:
+            if work.cancel_requested or not work.queued:
+                work.cancel_requested = True
+                return False
+            work.cancel_requested = True
+            work.queued = False
+            self._queued -= 1
+            if self._queued == 0:
+                self._queue.clear()  # only cancelled calls are left
+        # It stays in the queue, skipped, until the calls before it are popped: its
+        # arguments, which can be big, go now. Not under the lock: freeing them can run
+        # their __del__.
+        work.forget()
+        return True
+
+
+# Every pool alive, for interpreter exit (exit.py).
+every_pool: Registry[Pool] = Registry()

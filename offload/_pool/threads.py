@@ -1,0 +1,321 @@
+"""The pool's threads: each one's handle (``_Worker``), and their life (``PoolThreads``,
+the half of ``Pool`` that runs on them): start, serve calls, return to a loop, wait,
+retire. The invariant, and which lock guards which field, are stated once, in pool.py;
+every method here named ``*_locked`` runs with ``Pool._lock`` held.
+"""
+
+from __future__ import annotations
+
+import _thread
+import math
+import threading
+import time
+from collections import deque
+from typing import TYPE_CHECKING
+
+from .._base.errors import ThreadStartError, chained
+
+if TYPE_CHECKING:
+    from .contract import Home, Work
+
+__all__ = ["LOOP_CHECK_INTERVAL", "PoolThreads", "current_work"]
+
+#: Seconds between a returning thread's looks at whether its loop has closed. A loop
+#: closed between settling an outcome and turning twice drops the callbacks that would
+#: close the window (asyncio's ``close()`` clears its ready queue), so the thread looks
+#: for itself; a window normally closes within microseconds, before the first look.
+LOOP_CHECK_INTERVAL = 0.25
+
+# The clock of the idle timeout (the tests move one of their own).
+_monotonic = time.monotonic
+
+
+class _Worker:
+    """One pool thread's handle, through which the pool hands it calls.
+
+    ``wake`` is a lock used as a one-slot mailbox: it is held (locked) while the thread
+    has no call handed to it, and released by whoever hands it one (or tells it to exit
+    by handing it ``None``). The thread waits by acquiring it. Only the thread itself
+    acquires it and only one claimer releases it per wait, so it never over-releases.
+
+    ``home`` and ``returned`` are set while the thread is returning: the loop it returns
+    to, and the call whose outcome it delivered there, which names its window (the
+    thread may be claimed and return again, for another call, before the first window
+    closes).
+    """
+
+    __slots__ = ("base_name", "home", "label", "pool", "returned", "wake", "work")
+
+    def __init__(self, pool: PoolThreads, base_name: str) -> None:
+        self.pool = pool
+        self.base_name = base_name
+        self.wake = threading.Lock()
+        self.wake.acquire()
+        self.work: Work | None = None
+        self.label = ""  # the name of its last call, for exit to say what it waits for
+        self.home: Home | None = None
+        self.returned: Work | None = None
+
+    def returning_with(self, work: Work, /) -> bool:
+        # Read without the lock: ``returned`` moves on from a call and never back to it.
+        return self.returned is work
+
+    def window_closed(self, work: Work, /) -> None:
+        self.pool._window_closed(self, work)
+
+
+_current = threading.local()
+
+
+def current_work() -> Work | None:
+    """The call the current thread is running for a pool, or None outside a pool call."""
+    worker = _worker_of_current_thread()
+    return None if worker is None else worker.work
+
+
+def _worker_of_current_thread() -> _Worker | None:
+    worker: _Worker | None = getattr(_current, "worker", None)
+    return worker
+
+
+class PoolThreads:
+    """The thread side of ``Pool``: its fields are Pool's (see ``Pool._reset_after_fork``)."""
+
+    _name: str
+    _max_threads: int
+    _idle_timeout: float
+    _closed: bool
+    _lock: threading.Lock
+    _all_threads_gone: threading.Condition
+    _queue: deque[Work]
+    _queued: int
+    _idle: _Worker | None
+    _starting: bool
+    _homes: dict[Home, deque[_Worker]]
+    _returning: int
+    _workers: set[_Worker]
+    _threads: int
+    _busy: int
+    _peak_threads: int
+    _spawned: int
+    _completed: int
+    _names_given: int
+
+    # --- returning threads (point 4) ---
+
+    def _window_closed(self, worker: _Worker, work: Work) -> None:
+        """On the loop's thread: ``work``'s awaiter has resumed without claiming
+        ``worker``, if it is still returning for ``work``; it does what point 3 says."""
+        with self._lock:
+            if worker.returned is not work:
+                return  # claimed since, or released by shutdown
+            self._stop_returning_locked(worker)
+            woken = self._next_locked(worker) != "idle"
+        if woken:
+            worker.wake.release()
+
+    def _stop_returning_locked(self, worker: _Worker) -> None:
+        home = worker.home
+        if home is None:
+            return
+        returning = self._homes[home]
+        returning.remove(worker)
+        if not returning:
+            del self._homes[home]
+        self._returning -= 1
+        worker.home = worker.returned = None
+
+    # --- starting threads ---
+
+    def _reserve_thread_locked(self) -> str | None:
+        """Counts in a starting thread if the invariant and the bound allow one; its name."""
+        if self._starting or self._idle is not None or self._threads >= self._max_threads:
+            return None
+        self._starting = True
+        self._threads += 1
+        self._peak_threads = max(self._peak_threads, self._threads)
+        self._names_given += 1
+        return f"{self._name}-{self._names_given}"
+
+    def _start_thread_detached(self, name: str) -> None:
+        # Thread.start() blocks until the new thread runs, and the submitting thread is
+        # the event loop's: a raw helper thread (which registers nothing with the
+        # threading module) makes that call instead.
+        try:
+            _thread.start_new_thread(self._start_thread, (name,))
+        except Exception as exc:
+            self._thread_failed_to_start(exc)
+
+    def _start_thread(self, name: str) -> None:
+        worker = _Worker(self, name)
+        thread = threading.Thread(target=self._serve, args=(worker,), name=name, daemon=True)
+        try:
+            thread.start()
+        except Exception as exc:
+            self._thread_failed_to_start(exc)
+
+    def _thread_failed_to_start(self, error: Exception) -> None:
+        """Undoes a reservation; fails the queued calls if no thread is left to run them."""
+        with self._lock:
+            self._starting = False
+            self._leave_locked()
+            stranded = self._pop_all_locked() if self._threads == 0 else []
+        message = f"pool {self._name!r} could not start a thread: {error}"
+        for work in stranded:  # an exception each: raising one changes its traceback
+            work.fail(chained(ThreadStartError(message), error))
+
+    # --- the pool thread ---
+
+    def _serve(self, worker: _Worker) -> None:
+        """The body of a pool thread: its first call, then calls until it exits."""
+        _current.worker = worker
+        thread = threading.current_thread()
+        named_for = ""
+        work = self._first_work(worker)
+        while work is not None:
+            label = worker.label = work.label()
+            if label != named_for:  # renaming costs more than comparing
+                thread.name = f"{worker.base_name}:{label}"
+                named_for = label
+            work.run()
+            state = self._finish(worker, work)
+            del work  # the thread may wait long: it holds nothing of the call meanwhile
+            # Not renamed back while it waits: that would cost every sequential call two
+            # renames on the path that delivers its result.
+            work = self._after(worker, state)
+
+    def _first_work(self, worker: _Worker) -> Work | None:
+        with self._lock:
+            self._starting = False
+            self._spawned += 1
+            self._workers.add(worker)
+            state = self._next_locked(worker)
+            next_name = self._reserve_thread_locked() if state == "busy" and self._queued else None
+        if next_name is not None:
+            self._start_thread(next_name)
+        return self._after(worker, state)
+
+    def _finish(self, worker: _Worker, done: Work) -> str:
+        """Settles the thread's next state (point 3), delivers ``done``, and returns the
+        state: see ``_after``."""
+        with self._lock:
+            self._busy -= 1
+            self._completed += 1
+            if self._closed:
+                self._all_threads_gone.notify_all()  # a call less for exit to wait for
+            home = done.home
+            # A cancelled awaiter has resumed already: no continuation to wait for.
+            if home is None or done.cancel_requested or self._queued or self._closed:
+                state = self._next_locked(worker)
+            else:
+                state = "returning"
+                worker.work = None
+                worker.home, worker.returned = home, done
+                done.returning = worker
+                returning = self._homes.get(home)
+                if returning is None:
+                    returning = self._homes[home] = deque()
+                returning.append(worker)
+                self._returning += 1
+        try:
+            done.deliver()
+        except BaseException as exc:
+            # The thread's next state is settled: it may be the idle or a returning
+            # thread, to which the next call is handed. Were it to die here, that call
+            # would never run (the hand-over to a stopping thread of anyio#323). Report
+            # the failure as an uncaught exception in a thread is reported, and serve on.
+            thread = threading.current_thread()
+            threading.excepthook(threading.ExceptHookArgs((type(exc), exc, exc.__traceback__, thread)))
+        return state
+
+    def _after(self, worker: _Worker, state: str) -> Work | None:
+        """The thread's next call in ``state``, waiting for one if it is not busy."""
+        if state == "busy":
+            return worker.work
+        if state == "gone":
+            return None
+        return self._wait(worker)
+
+    def _wait(self, worker: _Worker) -> Work | None:
+        """Parks an idle or returning thread; returns its next call, or None to exit.
+
+        It waits at most ``idle_timeout`` in all, returning then idle (point 5); while it
+        is returning, it looks at its loop every ``LOOP_CHECK_INTERVAL`` (point 4).
+        """
+        deadline = _monotonic() + self._idle_timeout
+        while True:
+            timeout = deadline - _monotonic()
+            if worker.home is not None:
+                timeout = min(timeout, LOOP_CHECK_INTERVAL)
+            if worker.wake.acquire(timeout=-1 if math.isinf(timeout) else max(timeout, 0)):
+                return worker.work
+            with self._lock:
+                state = self._on_wait_timeout_locked(worker, expired=_monotonic() >= deadline)
+            if state == "busy" or state == "gone":
+                return worker.work
+            if state == "claimed":
+                # Claimed between the timeout and taking the lock: the claimer has handed
+                # over a call (or None, to exit) and releases wake just after the lock.
+                worker.wake.acquire()
+                return worker.work
+
+    def _on_wait_timeout_locked(self, worker: _Worker, expired: bool) -> str:
+        """Decides what a parked thread whose wait timed out does; its next state."""
+        if worker.home is not None:
+            if expired:
+                self._stop_returning_locked(worker)
+                self._leave_locked(worker)
+                return "gone"
+            if worker.home.is_closed():
+                self._stop_returning_locked(worker)
+                return self._next_locked(worker)
+            return "returning"
+        if self._idle is worker:
+            if not expired:
+                return "idle"
+            self._idle = None
+            self._leave_locked(worker)
+            return "gone"
+        return "claimed"
+
+    # --- bookkeeping, all with _lock held ---
+
+    def _next_locked(self, worker: _Worker) -> str:
+        """What a thread without a call does next (point 3): takes the oldest queued call
+        ("busy"), becomes the idle thread ("idle"), or leaves the pool ("gone")."""
+        work = self._pop_locked()
+        worker.work = work
+        if work is not None:
+            self._busy += 1
+            return "busy"
+        if self._closed or self._starting or self._idle is not None:
+            self._leave_locked(worker)
+            return "gone"
+        self._idle = worker
+        return "idle"
+
+    def _enqueue_locked(self, work: Work) -> None:
+        work.queued = True
+        self._queue.append(work)
+        self._queued += 1
+
+    def _pop_locked(self) -> Work | None:
+        while self._queued:
+            work = self._queue.popleft()
+            if not work.cancel_requested:
+                self._queued -= 1
+                work.queued = False
+                return work
+        return None
+
+    def _pop_all_locked(self) -> list[Work]:
+        stranded = []
+        while (work := self._pop_locked()) is not None:
+            stranded.append(work)
+        return stranded
+
+    def _leave_locked(self, worker: _Worker | None = None) -> None:
+        self._threads -= 1
+        self._workers.discard(worker)  # None: a thread that never started
+        if self._threads == 0:
+            self._all_threads_gone.notify_all()

@@ -1,0 +1,1 @@
+"""The ways into a pool: ``offload()`` and the default pool, ``Limiter``, ``@blocking``."""

@@ -1,0 +1,169 @@
+"""``offload.Limiter``: a bound on how many calls of one kind run at once.
+
+A database driver that allows 10 connections should not have 50 threads blocked on it.
+A Limiter sits in front of a pool: it passes at most ``total`` of its calls to the pool
+at a time and holds the rest, in FIFO order, without a thread. A held call that is
+cancelled never runs; a call that finishes passes its place to the oldest held one,
+from the pool thread, without a trip through the event loop. It works the same under
+asyncio, uvloop and trio, since it never touches the loop.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
+
+from .._base.checks import count
+from .._base.errors import PoolClosedError
+from .._base.fork import start_fresh
+from .._calls.submit import submit
+from .._pool.pool import Pool
+from .default import default_pool
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from .._pool.contract import Work
+
+__all__ = ["Limiter"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Limiter:
+    """Runs at most ``total`` of its calls at once on a pool; holds the others.
+
+    Example::
+
+        db = offload.Limiter(10)
+        rows = await db.run(cursor.execute, "select * from t")
+
+    Thread safety: every method may be called from any thread; ``run()`` needs a running
+    event loop in the calling thread. After ``os.fork()`` the child's limiter has no call
+    running or held: those were the parent's.
+
+    Args:
+        total: The most calls of this limiter running at once; a positive int.
+        pool: The pool its calls run on; by default, the default pool as it is now.
+
+    Raises:
+        TypeError: ``total`` is not an int, or ``pool`` not a Pool.
+        ValueError: ``total`` is not positive.
+    """
+
+    def __init__(self, total: int, *, pool: Pool | None = None) -> None:
+        if pool is not None and not isinstance(pool, Pool):
+            raise TypeError(f"Limiter pool must be an offload.Pool, not {type(pool).__name__}")
+        self._total: int = count(total, "Limiter total")
+        self._pool = pool if pool is not None else default_pool()
+        start_fresh(self)
+
+    def _reset_after_fork(self) -> None:
+        """Makes the lock and an empty limiter; also run in the child after a fork."""
+        self._lock = threading.Lock()
+        # Guarded by _lock:
+        self._running = 0  # calls passed to the pool and not done
+        self._order: deque[Work] = deque()  # held calls, oldest first; cancelled ones skipped
+        self._held: set[Work] = set()
+
+    @property
+    def total(self) -> int:
+        return self._total
+
+    @property
+    def pool(self) -> Pool:
+        """The pool its calls run on."""
+        return self._pool
+
+    @property
+    def running(self) -> int:
+        """Calls passed to the pool and not done yet."""
+        return self._running
+
+    @property
+    def waiting(self) -> int:
+        """Calls held back, waiting for a place."""
+        return len(self._held)
+
+    def __repr__(self) -> str:
+        return f"<offload.Limiter total={self._total} running={self._running} waiting={self.waiting}>"
+
+    def run(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Awaitable[R]:
+        """As ``offload()``, with at most ``total`` of this limiter's calls running at once.
+
+        Raises:
+            RuntimeError: No event loop is running in this thread.
+            TypeError: ``fn`` is not callable, or is a coroutine function.
+            PoolClosedError: The pool has been shut down.
+        """
+        return submit(self, fn, args, kwargs)
+
+    def _submit(self, work: Work) -> None:
+        with self._lock:
+            if self._running >= self._total:
+                self._order.append(work)
+                self._held.add(work)
+                return
+            self._running += 1
+        try:
+            self._pool._submit(work)
+        except BaseException:
+            self._release()
+            raise
+
+    def _cancel(self, work: Work) -> bool:
+        with self._lock:
+            held = work in self._held
+            if held:
+                self._held.discard(work)
+                work.cancel_requested = True  # under the holder's lock: see Work
+                if not self._held:
+                    self._order.clear()
+        if held:
+            work.forget()  # as Pool._cancel does, for a call skipped in _order later
+            return True
+        if self._pool._cancel(work):  # it was queued in the pool, holding a place
+            self._release()
+            return True
+        return False
+
+    def _done(self, work: Work) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        """Passes a finished call's place to the oldest held call, or frees it."""
+        with self._lock:
+            work = self._next_held_locked()
+            if work is None:
+                self._running -= 1
+                return
+        try:
+            self._pool._submit(work)
+        except PoolClosedError as exc:
+            self._fail_held(work, exc)
+
+    def _fail_held(self, first: Work, error: PoolClosedError) -> None:
+        """Fails ``first`` and every call still held, since the pool takes no more.
+
+        Failed one by one, each call's ``_done`` would pass its place to the next held
+        call from inside this one: a frame per held call, and 2,000 held calls ended the
+        pool thread with a RecursionError, answering none. Instead each gets a place
+        now, and its failure frees it again.
+        """
+        with self._lock:
+            failing = [first]
+            while (work := self._next_held_locked()) is not None:
+                failing.append(work)
+            self._running += len(failing) - 1
+        for work in failing:
+            work.fail(PoolClosedError(*error.args))  # one each: a raise extends its traceback
+
+    def _next_held_locked(self) -> Work | None:
+        while self._held:
+            work = self._order.popleft()
+            if work in self._held:
+                self._held.discard(work)
+                return work
+        return None

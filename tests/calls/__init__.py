@@ -1,0 +1,1 @@
+"""Tests of offload._calls: delivery of outcomes, and calls awaited under anyio's backends."""

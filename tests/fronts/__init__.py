@@ -1,0 +1,1 @@
+"""Tests of offload._fronts: processes, Dask, via()."""

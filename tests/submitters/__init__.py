@@ -1,0 +1,1 @@
+"""Tests of offload._submitters: offload(), the default pool, Limiter, @blocking."""

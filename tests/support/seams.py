@@ -1,0 +1,198 @@
+"""The seams through which tests reach offload's private modules, to force a race or
+a fault, or to watch what no public API shows; the only test module that imports them.
+
+Each seam says what it hooks. A test that uses one names the seam in its docstring or
+its comments; everything else in the tests goes through offload's public API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import pytest
+
+from offload._base import fork
+from offload._calls import delivery
+from offload._calls.asyncio_call import AsyncioCall
+from offload._pool import exit, threads
+from offload._watchdog import report, watchdog
+
+from .polling import wait_until
+
+T = TypeVar("T")
+
+Stack = report.Stack
+Inbox = delivery.Inbox
+
+
+def outcomes_waiting(loop: asyncio.AbstractEventLoop) -> int:
+    """Outcomes in the inbox of ``loop`` (asyncio's or uvloop's), not yet delivered."""
+    return len(delivery.asyncio_inbox_for(loop)._items)
+
+
+def outcomes_waiting_on_trio(token: object) -> int:
+    """Outcomes in the inbox of the trio run whose token is ``token``."""
+    return len(delivery.trio_inbox_for(token)._items)
+
+
+def inbox_of(loop: asyncio.AbstractEventLoop) -> delivery.AsyncioInbox:
+    """A new inbox of ``loop``, as a call made on it would get one."""
+    return delivery.AsyncioInbox(loop)
+
+
+def count_drains(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Hooks ``Inbox._drain``: the size of each batch of outcomes delivered, one entry
+    per wake-up of a loop."""
+    sizes: list[int] = []
+    original = delivery.Inbox._drain
+
+    def counting_drain(inbox: delivery.Inbox) -> None:
+        sizes.append(len(inbox._items))
+        original(inbox)
+
+    monkeypatch.setattr(delivery.Inbox, "_drain", counting_drain)
+    return sizes
+
+
+def wrap_schedule_drain(
+    monkeypatch: pytest.MonkeyPatch, wrapper: Callable[[Callable[[Any], bool], Any], bool]
+) -> None:
+    """Hooks how an asyncio inbox wakes its loop: ``wrapper(original, inbox)`` runs instead."""
+    original = delivery.AsyncioInbox._schedule_drain
+    monkeypatch.setattr(delivery.AsyncioInbox, "_schedule_drain", lambda inbox: wrapper(original, inbox))
+
+
+def wrap_settle(
+    monkeypatch: pytest.MonkeyPatch, wrapper: Callable[[Callable[[Any], None], Any], None]
+) -> None:
+    """Hooks how an asyncio call hands its outcome to its awaiter, on the loop's thread."""
+    original = AsyncioCall.settle
+    monkeypatch.setattr(AsyncioCall, "settle", lambda call: wrapper(original, call))
+
+
+def value_of(call: Any) -> Any:
+    """The value an offloaded call returned, as its settle() sees it."""
+    return call._value
+
+
+def refuse_thread_starts(monkeypatch: pytest.MonkeyPatch, refuse: Callable[..., None]) -> None:
+    """Makes the pool's start of a new thread call ``refuse`` instead (which raises)."""
+    monkeypatch.setattr(threads._thread, "start_new_thread", refuse)
+
+
+def wrap_capture_stack(
+    monkeypatch: pytest.MonkeyPatch, wrapper: Callable[[Callable[[int], Stack], int], Stack]
+) -> None:
+    """Hooks the watchdog's look at the loop thread's stack."""
+    original = report.capture_stack
+    monkeypatch.setattr(watchdog, "capture_stack", lambda thread_id: wrapper(original, thread_id))
+
+
+def fork_registry_lock() -> threading.Lock:
+    """The lock of the registry of objects reset after a fork."""
+    return fork._resets._lock
+
+
+EXIT_PATIENCE_SEAM = f"{exit.__name__}.EXIT_PATIENCE"
+
+
+async def gather_in_one_wakeup(calls: list[Awaitable[T]], drain_sizes: list[int]) -> list[T]:
+    """Gathers ``calls`` after holding the loop's thread until all their outcomes wait in
+    its inbox, as when the loop is busy while they finish; checks that one wake-up of
+    the loop delivered them all (``drain_sizes`` is the fixture)."""
+    loop = asyncio.get_running_loop()
+    wait_until(lambda: outcomes_waiting(loop) == len(calls), what="all outcomes in the inbox")
+    results = await asyncio.gather(*calls)
+    assert drain_sizes == [len(calls)]
+    return results
+
+
+class IdleClock:
+    """The clock of the idle timeout, moved by the test instead of by time passing.
+
+    ``install()`` gives every pool thread made afterwards a wake lock that waits on this
+    clock: an idle thread times out when ``advance()`` takes the clock past its
+    ``idle_timeout`` from when its wait began, at once and never before, so a test lets
+    an hour pass in a step. ``waiting`` tells when the idle thread has begun to wait (it
+    is counted idle a little before, while it delivers its last outcome).
+    """
+
+    # How often a timed wait reads the clock; a call handed over ends the wait at once.
+    POLL = 0.001
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._now = 0.0
+        self._waiting = 0
+
+    @property
+    def now(self) -> float:
+        with self._lock:
+            return self._now
+
+    @property
+    def waiting(self) -> int:
+        """Threads in a timed wait on this clock now."""
+        with self._lock:
+            return self._waiting
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._now += seconds
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        clock = self
+
+        class ClockedWorker(threads._Worker):
+            def __init__(self, pool: threads.PoolThreads, base_name: str) -> None:
+                super().__init__(pool, base_name)
+                self.wake = _ClockedWake(self.wake, clock)  # type: ignore[assignment]
+
+        monkeypatch.setattr(threads, "_Worker", ClockedWorker)
+        monkeypatch.setattr(threads, "_monotonic", lambda: clock.now)
+
+    def _wait(self, lock: threading.Lock, timeout: float) -> bool:
+        with self._lock:
+            deadline = self._now + timeout
+            self._waiting += 1
+        try:
+            while not lock.acquire(timeout=self.POLL):
+                if self.now >= deadline:
+                    return False
+            return True
+        finally:
+            with self._lock:
+                self._waiting -= 1
+
+
+class _ClockedWake:
+    """A worker's wake lock whose timed waits read an IdleClock."""
+
+    def __init__(self, lock: threading.Lock, clock: IdleClock) -> None:
+        self._lock = lock
+        self._clock = clock
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        if timeout < 0:
+            return self._lock.acquire()
+        return self._clock._wait(self._lock, timeout)
+
+    def release(self) -> None:
+        self._lock.release()
+
+
+def executor_future(front: Any, call: Any) -> Any:
+    """The executor's future of ``call``, made through ``front`` (a via(), ProcessPool or
+    Cluster front) and not finished; None once finished."""
+    in_flight = front._in_flight
+    with in_flight.lock:
+        return in_flight.get(call)
+
+
+def executor_futures(front: Any) -> list[Any]:
+    """The executor's futures of every call in flight through ``front``."""
+    futures: list[Any] = front._in_flight.values()
+    return futures
