@@ -4,8 +4,9 @@ A page asks for a generated block with a marker on a line of its own, such as
 ``<!-- generated: benchmark-full -->``; the hook replaces it with Markdown made from the
 committed results: docs/benchmark-full.json through the benchmark runner's own report
 code (``benchmarks._report``), docs/benchmark-web.json read here, or from the command's
-``--help``. So the published figures are always those of the JSON next to them. mkdocs runs from the checkout's root
-(``python -m mkdocs build``), where ``benchmarks`` is importable.
+``--help``. So the published figures are always those of the JSON next to them. mkdocs
+runs from the checkout's root (``python -m mkdocs build``), where ``benchmarks`` is
+importable.
 """
 
 # ruff: noqa: RUF001  (the multiplication sign is meant: these strings are table cells)
