@@ -14,7 +14,6 @@ from making the back-end to its first result.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import importlib.util
@@ -25,7 +24,6 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -34,7 +32,7 @@ import offload
 
 from ._implementations import Call
 from ._report import Results, _cell
-from ._runner import machine
+from ._runner import machine, mode_and_out
 from ._scenarios import crunch, noop
 
 __all__ = ["BACKENDS", "crunch", "main"]
@@ -147,15 +145,7 @@ def print_table(results: Results, console: Console) -> None:
 
 
 def main(argv: list[str], console: Console) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks backends", description=__doc__.splitlines()[0]
-    )
-    modes = parser.add_mutually_exclusive_group()
-    for mode in SIZES:
-        modes.add_argument(f"--{mode}", dest="mode", action="store_const", const=mode)
-    parser.set_defaults(mode="quick")
-    parser.add_argument("--out", type=Path, default=Path("benchmark-results"), help="folder for the JSON")
-    arguments = parser.parse_args(argv)
+    arguments = mode_and_out("python -m benchmarks backends", __doc__, SIZES, argv)
     size = SIZES[arguments.mode]
     backends: tuple[str, ...] = BACKENDS
     if not _has_dask():

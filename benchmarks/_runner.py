@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
 import platform
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -18,7 +19,7 @@ from typing import Any
 from ._implementations import IMPLEMENTATIONS, open_implementation
 from ._scenarios import SCENARIOS, Scenario
 
-__all__ = ["LOOPS", "Measurement", "Plan", "installed_version", "machine", "measure"]
+__all__ = ["LOOPS", "Measurement", "Plan", "installed_version", "machine", "measure", "mode_and_out"]
 
 LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {"asyncio": asyncio.new_event_loop}
 try:
@@ -131,3 +132,15 @@ def installed_version(distribution: str) -> str | None:
         return metadata.version(distribution)
     except metadata.PackageNotFoundError:
         return None
+
+
+def mode_and_out(prog: str, doc: str, modes: Iterable[str], argv: list[str]) -> argparse.Namespace:
+    """The arguments of a runner's subcommand: ``--smoke``, ``--quick`` (the default) or
+    ``--full`` (of ``modes``), and ``--out``, the folder for the JSON."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc.splitlines()[0])
+    group = parser.add_mutually_exclusive_group()
+    for mode in modes:
+        group.add_argument(f"--{mode}", dest="mode", action="store_const", const=mode)
+    parser.set_defaults(mode="quick")
+    parser.add_argument("--out", type=Path, default=Path("benchmark-results"), help="folder for the JSON")
+    return parser.parse_args(argv)

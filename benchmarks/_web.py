@@ -14,7 +14,6 @@ load (the most seen) and 2 s after it, and failed requests.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -29,13 +28,12 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import IO, Any
 
 from rich.console import Console
 from rich.table import Table
 
-from ._runner import CHECKOUT, installed_version, machine
+from ._runner import CHECKOUT, installed_version, machine, mode_and_out
 
 __all__ = ["MODES", "main", "served", "server_figures"]
 
@@ -197,13 +195,7 @@ def print_table(values: Values, size: Size, title: str, console: Console) -> Non
 
 
 def main(argv: list[str], console: Console) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks web", description=__doc__.splitlines()[0])
-    modes = parser.add_mutually_exclusive_group()
-    for mode in SIZES:
-        modes.add_argument(f"--{mode}", dest="mode", action="store_const", const=mode)
-    parser.set_defaults(mode="quick")
-    parser.add_argument("--out", type=Path, default=Path("benchmark-results"), help="folder for the JSON")
-    arguments = parser.parse_args(argv)
+    arguments = mode_and_out("python -m benchmarks web", __doc__, SIZES, argv)
     size = SIZES[arguments.mode]
     loops = tuple(loop for loop in size.loops if loop != "uvloop" or _has_uvloop()) or ("asyncio",)
     size = Size(size.clients, size.seconds, size.warm_up, size.repetitions, loops)
