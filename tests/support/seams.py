@@ -14,10 +14,9 @@ from typing import Any, TypeVar
 
 import pytest
 
-from offload._base import fork
 from offload._calls import delivery
 from offload._calls.asyncio_call import AsyncioCall
-from offload._pool import exit, threads
+from offload._pool import threads
 from offload._watchdog import report, watchdog
 
 from .polling import wait_until
@@ -25,7 +24,6 @@ from .polling import wait_until
 T = TypeVar("T")
 
 Stack = report.Stack
-Inbox = delivery.Inbox
 
 
 def outcomes_waiting(loop: asyncio.AbstractEventLoop) -> int:
@@ -89,14 +87,6 @@ def wrap_capture_stack(
     """Hooks the watchdog's look at the loop thread's stack."""
     original = report.capture_stack
     monkeypatch.setattr(watchdog, "capture_stack", lambda thread_id: wrapper(original, thread_id))
-
-
-def fork_registry_lock() -> threading.Lock:
-    """The lock of the registry of objects reset after a fork."""
-    return fork._resets._lock
-
-
-EXIT_PATIENCE_SEAM = f"{exit.__name__}.EXIT_PATIENCE"
 
 
 async def gather_in_one_wakeup(calls: list[Awaitable[T]], drain_sizes: list[int]) -> list[T]:
