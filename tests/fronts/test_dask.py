@@ -81,13 +81,17 @@ def local_cluster() -> Iterator[LocalCluster]:
     then finds them there), and must all have exited once the module's tests are done,
     but for those Dask keeps for the life of the process."""
     before = set(threading.enumerate())
-    cluster = LocalCluster(
-        processes=False,
-        n_workers=1,
-        threads_per_worker=2,
-        dashboard_address=":0",  # any free port: with None, 8787, and a warning if taken
-        silence_logs=logging.ERROR,
-    )
+    # Without Dask's statistical profiler: from a thread of its own it walks the frames
+    # of every thread in the process, which crashed the free-threaded interpreter (a
+    # segfault in distributed/profile.py); nothing here needs its figures.
+    with dask.config.set({"distributed.worker.profile.enabled": False}):
+        cluster = LocalCluster(
+            processes=False,
+            n_workers=1,
+            threads_per_worker=2,
+            dashboard_address=":0",  # any free port: with None, 8787, and a warning if taken
+            silence_logs=logging.ERROR,
+        )
     with Client(cluster.scheduler_address, set_as_default=False) as client:
         front = offload.Cluster(client)
 
