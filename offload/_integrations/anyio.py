@@ -131,11 +131,14 @@ def _check_anyio(pool: Pool | None, tokens: int | None) -> Installed:
             "or use offload's own API (await offload(fn)) instead"
         )
     eventloop = _lookup(version, "anyio._core._eventloop", "claim_worker_thread", "threadlocals")
-    (backend,) = _lookup(version, "anyio._backends._asyncio", "AsyncIOBackend")
+    backend, cancel_scope = _lookup(version, "anyio._backends._asyncio", "AsyncIOBackend", "CancelScope")
     _check_method(
         version, backend, "run_sync_in_worker_thread", ("func", "args", "abandon_on_cancel", "limiter")
     )
     _check_method(version, backend, "current_default_thread_limiter", ())
+    _check_method(version, backend, "checkpoint", ())
+    if not hasattr(cancel_scope(), "_parent_scope"):  # the scope check_cancelled() reads
+        raise _unsupported(version, "anyio._backends._asyncio.CancelScope has no _parent_scope")
     try:
         import sniffio
     except ImportError:
@@ -149,6 +152,7 @@ def _check_anyio(pool: Pool | None, tokens: int | None) -> Installed:
         claim_worker_thread=eventloop[0],
         threadlocals=eventloop[1],
         asyncio_backend=backend,
+        cancel_scope=cancel_scope,
         set_library=set_library,
     )
 

@@ -40,7 +40,11 @@ ANYIO_WINDOW_TURNS = WINDOW_TURNS + 2
 if TYPE_CHECKING:
     # How a call goes once install_anyio() is in force: given the backend class, anyio's
     # own method, what is installed, and the call.
-    Runner = Callable[[type, Callable[..., Awaitable[Any]], "Installed", "Request"], Awaitable[Any]]
+    # (..., func, args, abandon_on_cancel, limiter): anyio's arguments, as they came.
+    Runner = Callable[
+        [type, Callable[..., Awaitable[Any]], "Installed", Callable[..., Any], tuple[Any, ...], bool, Any],
+        Awaitable[Any],
+    ]
 
 
 @dataclass
@@ -53,6 +57,7 @@ class Installed:
     claim_worker_thread: Callable[[type, object], Any]
     threadlocals: threading.local
     asyncio_backend: type
+    cancel_scope: type  # the asyncio backend's CancelScope: made directly, as anyio's backend does
     set_library: Callable[[str | None], object] | None  # sniffio's, where installed
 
     def pool_now(self) -> Pool:
@@ -116,33 +121,19 @@ def run_sync_in_worker_thread(backend: type, runner: Runner) -> classmethod[Any,
         if installed is None:
             return await original(cls, func, args, abandon_on_cancel, limiter)
         check_callable(func)
-        return await runner(cls, original, installed, Request(func, args, abandon_on_cancel, limiter))
+        return await runner(cls, original, installed, func, args, abandon_on_cancel, limiter)
 
     return classmethod(run_sync_in_worker_thread)
 
 
-@dataclass(frozen=True, slots=True)
-class Request:
-    """A call of anyio's run_sync_in_worker_thread: its arguments."""
-
-    func: Callable[..., Any]
-    args: tuple[Any, ...]
-    abandon_on_cancel: bool
-    limiter: Any
-
-
-async def run_on_asyncio(
-    cls: type, original: Callable[..., Awaitable[Any]], installed: Installed, request: Request
-) -> Any:
+async def run_on_asyncio(cls: type, _: Any, installed: Installed, *arguments: Any) -> Any:
     """anyio's steps, with the call on an offload pool thread set up as anyio's worker."""
-    from anyio import CancelScope
-
+    func, args, abandon_on_cancel, limiter = arguments
     await cls.checkpoint()  # type: ignore[attr-defined]
-    func, args, abandon_on_cancel = request.func, request.args, request.abandon_on_cancel
-    async with request.limiter or cls.current_default_thread_limiter():  # type: ignore[attr-defined]
-        with CancelScope(shield=not abandon_on_cancel) as scope:
+    async with limiter or cls.current_default_thread_limiter():  # type: ignore[attr-defined]
+        with installed.cancel_scope(shield=not abandon_on_cancel) as scope:
             # The scope check_cancelled() looks at: with a shield, the one it shields.
-            parent = scope._parent_scope  # type: ignore[attr-defined]
+            parent = scope._parent_scope
             loop = asyncio.get_running_loop()
             call = AnyioCall(loop=loop)
             call.home = asyncio_inbox_for(loop)
@@ -185,14 +176,15 @@ class AnyioCall(AsyncioCall):
 
 
 async def run_routed_on_trio(
-    cls: type, original: Callable[..., Awaitable[Any]], installed: Installed, request: Request
+    cls: type, original: Callable[..., Awaitable[Any]], installed: Installed, *arguments: Any
 ) -> Any:
     """anyio's own method, through trio's to_thread, with its thread job routed to the pool."""
-    if request.limiter is None:
+    func, _, _, limiter = arguments
+    if limiter is None:
         cls.current_default_thread_limiter()  # type: ignore[attr-defined]  # sets its tokens
-    route = _trio_route.set((installed.pool_now(), describe(request.func)))
+    route = _trio_route.set((installed.pool_now(), describe(func)))
     try:
-        return await original(cls, request.func, request.args, request.abandon_on_cancel, request.limiter)
+        return await original(cls, *arguments)
     finally:
         _trio_route.reset(route)
 
