@@ -22,10 +22,15 @@ class InFlight(Generic[K, V]):
     """
 
     def __init__(self) -> None:
+        self.closed = False
+        self.forget_calls()
+
+    def forget_calls(self) -> None:
+        """No call in flight, under a fresh lock; ``closed`` stays. For the child after a
+        fork, where the parent's calls never finish and its lock may be held for ever."""
         self.lock = threading.Lock()
         self._none_left = threading.Condition(self.lock)
         self._calls: dict[K, V] = {}
-        self.closed = False
 
     def __len__(self) -> int:
         return len(self._calls)

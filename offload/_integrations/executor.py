@@ -108,14 +108,13 @@ class Executor(concurrent.futures.ThreadPoolExecutor):
         self._thread_initargs = initargs
         self._initialized = threading.local()
         self._broken_reason: str | None = None  # guarded by the lock of _in_flight
+        self._in_flight: InFlight[ExecutorCall, ExecutorCall] = InFlight()  # submitted, not finished
         start_fresh(self)
 
     def _reset_after_fork(self) -> None:
-        """Forgets the calls in flight, with a fresh lock; also run in the child after a
-        fork, where the parent's calls never finish. A closed executor stays closed."""
-        closed = getattr(self, "_in_flight", None) is not None and self._in_flight.closed
-        self._in_flight: InFlight[ExecutorCall, ExecutorCall] = InFlight()  # submitted, not finished
-        self._in_flight.closed = closed
+        # Also in the child after a fork, where the parent's calls never finish. A closed
+        # executor stays closed.
+        self._in_flight.forget_calls()
 
     @property
     def pool(self) -> Pool:
