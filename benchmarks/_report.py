@@ -190,7 +190,7 @@ def compare(before: Results, after: Results, console: Console) -> None:
 
 
 def markdown(results: Results) -> str:
-    """A Markdown table of every median, with its ratio to the baseline, for the README."""
+    """A Markdown table of every median, with its ratio to the baseline, for the docs."""
     implementations = list(dict.fromkeys(k[2] for k in results.keys_in_order()))
     header = ["loop", "scenario", "metric", *implementations]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

@@ -38,7 +38,7 @@ T = TypeVar("T")
 #: Name lookups (``getaddrinfo``, ``getnameinfo``) that ``install()`` lets run at once,
 #: process-wide. A resolver answers a burst of lookups no faster for having them all at
 #: once, and fails the ones it cannot answer within its timeout as "temporary failure"
-#: (the README's "Name lookups" section has the measurement behind the number).
+#: (docs/guides/switch.md has the measurement behind the number).
 DEFAULT_DNS_LIMIT = 4
 
 _shared_lock = threading.Lock()

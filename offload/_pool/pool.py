@@ -88,7 +88,7 @@ R = TypeVar("R")
 #: (file and socket I/O, DNS, database drivers, C code that releases the GIL) spend their
 #: time waiting, not computing, so the bound is set by memory and by what the far side
 #: can take, not by the number of cores. A pool thread blocked in a call holds little
-#: resident memory (the README's memory row), and calls beyond the bound wait in the
+#: resident memory (the memory row of docs/performance.md), and calls beyond the bound wait in the
 #: queue without a thread. Tokio bounds its pool for blocking calls at 512 on the same
 #: reasoning; 256 keeps the GIL's hand-offs between runnable threads fewer.
 DEFAULT_MAX_THREADS = 256

@@ -14,7 +14,7 @@ How it works, with ``period = threshold / 4``:
    second. Any loop can do it, uvloop included; no loop internals are patched. The probe
    comes from outside rather than from a ``call_later`` timer, because a pending timer
    makes each of the loop's waits for I/O a timed wait, which slows every turn of a
-   loop that waits for I/O often (the README gives the figures).
+   loop that waits for I/O often (docs/guides/watchdog.md gives the figures).
 2. While the last probe is unanswered, the watchdog thread sleeps until the last answer
    is ``threshold`` old. Then, if the loop runs, it is blocked: the thread takes the
    loop thread's stack (``sys._current_frames()``), then checks, under the lock, that
@@ -242,7 +242,7 @@ def watch_loop(
     A watchdog thread posts a probe to the loop every ``threshold / 4``. When the loop
     has not run one for ``threshold`` seconds, the thread takes the loop thread's stack;
     when the loop runs it at last, the thread sends ``on_block`` one ``BlockReport`` for
-    the whole block. While nothing blocks the loop pays one callback per probe (the README
+    the whole block. While nothing blocks the loop pays one callback per probe (docs/guides/watchdog.md
     gives the measured overhead). It works on any asyncio loop, uvloop included, and
     watches one run of it: stop it before the loop stops running (the context manager
     does).
