@@ -12,15 +12,17 @@ from __future__ import annotations
 import asyncio
 import collections.abc
 import concurrent.futures
+import contextvars
 import threading
 from concurrent.futures.thread import BrokenThreadPool
+from functools import partial
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from .._base.checks import count
 from .._base.fork import start_fresh
 from .._base.in_flight import InFlight
 from .._base.log import logger
-from .._calls.body import CallBody, check_callable
+from .._calls.body import CallBody, check_callable, inner_function
 from .._calls.delivery import asyncio_inbox_for
 from .._pool.pool import DEFAULT_MAX_THREADS, Pool
 from .._pool.threads import current_work
@@ -46,12 +48,28 @@ class Executor(concurrent.futures.ThreadPoolExecutor):
 
     It takes ``ThreadPoolExecutor``'s arguments with the same meaning, so code that
     builds one can build this instead, and ``loop.set_default_executor()`` accepts it.
-    ``submit``, ``map`` and ``shutdown`` behave as the standard library documents.
+    ``submit``, ``map`` and ``shutdown`` behave as the standard library documents, and
+    fail as ``ThreadPoolExecutor``'s do, with its exception types and messages. By
+    decision it is stricter in three places: ``max_workers`` must be an int and
+    ``thread_name_prefix`` a str (``ThreadPoolExecutor`` also takes a float, a bool or
+    any object), and ``submit()`` refuses a function that is not callable or is a
+    coroutine function with TypeError at once, where ``ThreadPoolExecutor``'s future
+    fails or returns a coroutine that never runs.
 
     Example::
 
         with offload.Executor(max_workers=8) as executor:
             sizes = list(executor.map(os.path.getsize, paths))
+
+    Context: each call runs in the context this executor has in its thread, as
+    ``ThreadPoolExecutor``'s run in their worker thread's own. It is made for the
+    thread's first call from this executor, and the initializer runs in it, so the calls
+    see what the initializer and the thread's earlier calls set through ``contextvars``
+    (the ``decimal`` context too). ``submit()`` does not copy the caller's context, as
+    ``ThreadPoolExecutor``'s does not: ``asyncio.to_thread`` copies it into the function
+    it submits, so its calls see their caller's variables, and ``run_in_executor()``
+    calls do not. The pool's other calls (``offload()``'s, other executors') never see
+    this executor's context.
 
     Thread safety: every method may be called from any thread. After ``os.fork()`` the
     child's executor has no call in flight (those were the parent's), so its
@@ -62,23 +80,29 @@ class Executor(concurrent.futures.ThreadPoolExecutor):
             threads start on demand up to it, and all but one leave once idle.
         thread_name_prefix: Prefix of the thread names (the pool's name).
         initializer: Called with ``initargs`` in each thread before its first call from
-            this executor. If it raises, the executor is broken: pending and later calls
-            fail with ``BrokenThreadPool``.
+            this executor, in the context its calls there run in. If it raises, the
+            executor is broken: pending and later calls fail with ``BrokenThreadPool``.
         initargs: The initializer's arguments.
         pool: Run on this existing pool (for instance the default one) instead of a new
             one; then ``shutdown()`` waits for this executor's calls only and leaves the
             pool open. Not to be combined with ``max_workers`` or ``thread_name_prefix``.
         limits: Bounds per kind of call: a function, and the most calls of it running at
             once, an int (a Limiter of this executor's own) or a ``Limiter`` on the same
-            pool (shared with whoever else holds it). Calls of other functions are not
-            bounded but by the pool. See ``offload.install()``, which bounds DNS lookups.
+            pool (shared with whoever else holds it). A call of the function wrapped in
+            ``functools.partial``, at any depth, counts too: ``asyncio.to_thread``
+            submits ``partial(Context.run, fn, ...)``, Starlette ``partial(fn, ...)``.
+            (A partial given as a key bounds the calls of that very object.) Calls of
+            other functions are not bounded but by the pool. See ``offload.install()``,
+            which bounds DNS lookups.
 
     Raises:
-        ValueError: ``max_workers`` or a limit is not positive, or a Limiter runs on
-            another pool.
-        TypeError: ``max_workers`` is not an int, ``initializer`` is not callable,
-            ``pool`` is not a Pool, ``pool`` comes with pool arguments, or ``limits`` is
-            not a mapping of callables to ints or Limiters.
+        ValueError: ``max_workers`` is not positive ("max_workers must be greater than
+            0", as ``ThreadPoolExecutor`` says), a limit is not positive, or a Limiter
+            runs on another pool.
+        TypeError: ``max_workers`` is not an int, ``thread_name_prefix`` is not a str,
+            ``initializer`` is not callable, ``pool`` is not a Pool, ``pool`` comes with
+            pool arguments, or ``limits`` is not a mapping of callables to ints or
+            Limiters.
     """
 
     def __init__(
@@ -91,6 +115,9 @@ class Executor(concurrent.futures.ThreadPoolExecutor):
         pool: Pool | None = None,
         limits: Mapping[Callable[..., object], int | Limiter] | None = None,
     ) -> None:
+        if isinstance(max_workers, int | float) and max_workers <= 0:
+            # ThreadPoolExecutor's words, which CPython's own tests of it expect.
+            raise ValueError("max_workers must be greater than 0")
         count(max_workers, "max_workers", none=True)
         if initializer is not None and not callable(initializer):
             raise TypeError("initializer must be a callable")
@@ -106,7 +133,7 @@ class Executor(concurrent.futures.ThreadPoolExecutor):
         self._limiters = _limiters_for(limits, self._pool)
         self._thread_initializer = initializer
         self._thread_initargs = initargs
-        self._initialized = threading.local()
+        self._in_thread = threading.local()  # .context: this executor's, in each thread
         self._broken_reason: str | None = None  # guarded by the lock of _in_flight
         self._in_flight: InFlight[ExecutorCall, ExecutorCall] = InFlight()  # submitted, not finished
         start_fresh(self)
@@ -129,29 +156,39 @@ class Executor(concurrent.futures.ThreadPoolExecutor):
         Raises:
             RuntimeError: The executor has been shut down.
             BrokenThreadPool: A thread initializer failed.
-            TypeError: ``fn`` is not callable, or is a coroutine function.
+            TypeError: ``fn`` is not callable, or is a coroutine function (or the
+                function inside it is, if it is a ``functools.partial``).
         """
-        check_callable(fn)
-        submitter = self._submitter_for(fn) if self._limiters else self._pool
+        # On the loop's thread for every run_in_executor(). asyncio.to_thread submits
+        # every call as functools.partial(Context.run, fn), Starlette as partial(fn):
+        # the function inside is what a limit names, and its code flags answer
+        # check_callable() at once, where the partial would send it through inspect.
+        inner = inner_function(fn) if type(fn) is partial else fn
+        submitter: Submitter = self._pool
+        limiters, in_flight = self._limiters, self._in_flight
+        if limiters:  # install() always has some: for the DNS bound
+            try:
+                limiter = limiters.get(fn)
+                if limiter is None and inner is not fn:
+                    limiter = limiters.get(inner)
+            except TypeError:  # unhashable, so in no limit
+                limiter = None
+            if limiter is not None:
+                submitter = limiter
         call = ExecutorCall(self, submitter, fn, args, kwargs)
-        with self._in_flight.lock:
+        with in_flight.lock:
             if self._broken_reason is not None:
                 raise BrokenThreadPool(self._broken_reason)
-            if self._in_flight.closed:
+            if in_flight.closed:
                 raise RuntimeError("cannot schedule new futures after shutdown")
-            self._in_flight.add(call, call)
+            in_flight.add(call, call)
         try:
+            check_callable(inner)  # after the checks above, as ThreadPoolExecutor has them first
             submitter._submit(call)
         except BaseException:
             self._finished(call)
             raise
         return call
-
-    def _submitter_for(self, fn: Callable[..., object]) -> Submitter:
-        try:
-            return self._limiters.get(fn, self._pool)
-        except TypeError:  # unhashable, so in no limit
-            return self._pool
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stops accepting calls; may be called more than once.
@@ -181,17 +218,26 @@ class Executor(concurrent.futures.ThreadPoolExecutor):
     def _finished(self, call: ExecutorCall) -> None:
         self._in_flight.finished(call)
 
-    def _prepare_thread(self) -> str | None:
-        """Runs the initializer once in the current thread; returns why the executor is
-        broken, if it is (the initializer failed, here or in another thread)."""
-        if self._thread_initializer is not None and not getattr(self._initialized, "done", False):
-            self._initialized.done = True
-            try:
-                self._thread_initializer(*self._thread_initargs)
-            except BaseException:
-                logger.critical("Exception in initializer:", exc_info=True)
-                self._break("A thread initializer failed, the thread pool is not usable anymore")
-        return self._broken_reason
+    def _thread_context(self) -> contextvars.Context:
+        """The context this executor's calls run in in the current thread.
+
+        ThreadPoolExecutor's calls run in their worker thread's own context, where its
+        initializer ran: what the initializer sets through contextvars (the decimal
+        module's context among them) and what a call sets, the thread's later calls
+        see. A pool thread also runs offload()'s calls and other executors': so each
+        executor has a context of its own in each thread, made on its first call
+        there, and its initializer runs in it then.
+        """
+        context: contextvars.Context | None = getattr(self._in_thread, "context", None)
+        if context is None:
+            context = self._in_thread.context = contextvars.Context()
+            if self._thread_initializer is not None:
+                try:
+                    context.run(self._thread_initializer, *self._thread_initargs)
+                except BaseException:
+                    logger.critical("Exception in initializer:", exc_info=True)
+                    self._break("A thread initializer failed, the thread pool is not usable anymore")
+        return context
 
     def _break(self, reason: str) -> None:
         with self._in_flight.lock:
@@ -245,7 +291,12 @@ class ExecutorCall(CallBody, concurrent.futures.Future[Any]):
         if not self.set_running_or_notify_cancel():
             return  # cancelled between leaving the queue and now
         self._ran = True
-        broken = self._executor._prepare_thread()
+        # Not the submitter's context, which bind() copied: see Executor._thread_context.
+        self._context = self._executor._thread_context()
+        # Why the executor is broken (an initializer failed, here or in another thread).
+        # Read without its lock: it is set once, from None, and a call that reads None
+        # as it is set runs, as one that started just before would.
+        broken = self._executor._broken_reason
         if broken is not None:
             self._error = BrokenThreadPool(broken)
         else:
@@ -290,9 +341,9 @@ def checked_limits(
 
 def _limiters_for(
     limits: Mapping[Callable[..., object], int | Limiter] | None, pool: Pool
-) -> dict[Callable[..., object], Limiter]:
+) -> dict[object, Limiter]:
     """The Limiter of each function with a limit: ``limits``, checked."""
-    limiters = {}
+    limiters: dict[object, Limiter] = {}
     for fn, limit in checked_limits(limits).items():
         if not callable(fn):
             raise TypeError(f"limits keys must be the functions to bound, not {type(fn).__name__} {fn!r}")

@@ -42,8 +42,11 @@ T = TypeVar("T")
 DEFAULT_DNS_LIMIT = 4
 
 _shared_lock = threading.Lock()
-# The DNS Limiter of each pool and bound, shared by every loop install() sets up.
-_dns_limiters: weakref.WeakKeyDictionary[Pool, dict[int, Limiter]] = weakref.WeakKeyDictionary()
+# The DNS Limiter of each pool and bound, shared by every loop install() sets up, for as
+# long as an executor holds it (or a call runs through it). Not held here: a Limiter
+# holds its pool, so a cache that held them would keep every pool install() ever used.
+# One made afresh after the last is gone loses no bound: no call runs under that one.
+_dns_limiters: weakref.WeakValueDictionary[tuple[Pool, int], Limiter] = weakref.WeakValueDictionary()
 
 
 def install(
@@ -71,8 +74,10 @@ def install(
             bound; None lifts the bound.
         limits: More bounds, per function called through the executor: the most calls
             of it running at once, an int (for this loop alone) or an ``offload.Limiter``
-            (shared by whoever holds it; on the default pool). They take precedence over
-            ``dns_limit`` for the functions they name.
+            (shared by whoever holds it; on the default pool). A call counts however it
+            is wrapped in ``functools.partial``, so ``asyncio.to_thread(fn)`` counts
+            against ``fn``'s bound as ``run_in_executor(None, fn)`` does. They take
+            precedence over ``dns_limit`` for the functions they name.
 
     Returns:
         The executor installed.
@@ -104,9 +109,9 @@ def _dns_limits(
     if dns_limit is None:
         return {}
     with _shared_lock:
-        limiter = _dns_limiters.setdefault(pool, {}).get(dns_limit)
+        limiter = _dns_limiters.get((pool, dns_limit))
         if limiter is None:
-            limiter = _dns_limiters[pool][dns_limit] = Limiter(dns_limit, pool=pool)
+            limiter = _dns_limiters[pool, dns_limit] = Limiter(dns_limit, pool=pool)
     lookups: list[Callable[..., object]] = [socket.getaddrinfo, socket.getnameinfo]
     # In debug mode, asyncio's loops look names up through this method instead.
     debug_lookup = getattr(loop, "_getaddrinfo_debug", None)

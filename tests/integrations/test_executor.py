@@ -6,6 +6,10 @@ standard library is a decision, not an accident.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import decimal
+import math
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import CancelledError, ThreadPoolExecutor, TimeoutError, wait
@@ -18,8 +22,11 @@ import offload
 
 from ..support.polling import wait_until
 from ..support.pools import ConcurrencyProbe, Gate, MakePool, assert_invariant
+from ..support.seams import IdleClock
 
 ExecutorFactory = Callable[..., ThreadPoolExecutor]
+
+setting: contextvars.ContextVar[str] = contextvars.ContextVar("setting", default="unset")
 
 
 @pytest.fixture(params=["offload.Executor", "ThreadPoolExecutor"])
@@ -145,20 +152,110 @@ def _refuses(executor: ThreadPoolExecutor) -> bool:
     return False
 
 
+def set_up_thread() -> None:
+    decimal.getcontext().prec = 5
+    setting.set("by the initializer")
+
+
+def thread_state() -> tuple[int, str]:
+    return decimal.getcontext().prec, setting.get()
+
+
+def test_calls_run_in_the_context_the_initializer_set_up(
+    make_executor: ExecutorFactory, idle_clock: IdleClock
+) -> None:
+    # ThreadPoolExecutor's calls run in their worker thread's own context: what the
+    # initializer sets there (the decimal module's context is one of its variables) the
+    # calls see, and what a call sets, the thread's next call sees. (idle_clock: the
+    # offload pool's one thread must not time out between the calls.)
+    executor = make_executor(max_workers=1, initializer=set_up_thread)
+    assert executor.submit(thread_state).result(timeout=10) == (5, "by the initializer")
+    executor.submit(setting.set, "by a call").result(timeout=10)
+    assert executor.submit(thread_state).result(timeout=10) == (5, "by a call")
+    assert thread_state() == (decimal.DefaultContext.prec, "unset")
+
+
+def test_a_call_does_not_see_its_submitters_context(make_executor: ExecutorFactory) -> None:
+    executor = make_executor(max_workers=1)
+    token = setting.set("by the submitter")
+    try:
+        assert executor.submit(setting.get).result(timeout=10) == "unset"
+    finally:
+        setting.reset(token)
+
+
+def test_to_thread_carries_its_callers_context_itself(make_executor: ExecutorFactory) -> None:
+    executor = make_executor(max_workers=1)
+
+    async def main() -> str:
+        asyncio.get_running_loop().set_default_executor(executor)
+        setting.set("by the task")
+        return await asyncio.to_thread(setting.get)
+
+    assert asyncio.run(main()) == "by the task"
+
+
 def test_thread_name_prefix_names_the_threads(make_executor: ExecutorFactory) -> None:
     executor = make_executor(max_workers=1, thread_name_prefix="files")
     name = executor.submit(lambda: threading.current_thread().name).result(timeout=10)
     assert name.startswith("files")
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "error"), [({"max_workers": 0}, ValueError), ({"initializer": 3}, TypeError)]
-)
-def test_bad_arguments(
-    make_executor: ExecutorFactory, kwargs: dict[str, object], error: type[Exception]
-) -> None:
-    with pytest.raises(error):
-        make_executor(**kwargs)
+# Each wrong use of an executor, with whether offload's error must read as the standard
+# library's word for word (the class's name aside) or only be of its type: where the
+# standard library's message is an accident of its code, offload says what was wrong.
+WRONG_USES: dict[str, tuple[Callable[[ExecutorFactory], object], bool]] = {
+    "max_workers=0": (lambda make: make(max_workers=0), True),
+    "max_workers=-1": (lambda make: make(max_workers=-1), True),
+    "max_workers=-0.5": (lambda make: make(max_workers=-0.5), True),
+    "max_workers='4'": (lambda make: make(max_workers="4"), False),
+    "initializer=3": (lambda make: make(initializer=3), True),
+    "an unknown keyword": (lambda make: make(workers=2), True),
+    "too many arguments": (lambda make: make(2, "", None, (), None), True),
+    "submit()": (lambda make: make().submit(), True),
+    "submit(fn=...)": (lambda make: make().submit(fn=int), True),
+    # ThreadPoolExecutor's future fails; offload refuses it at once.
+    "submit(3)": (lambda make: make().submit(3).result(timeout=10), False),
+    "submit after shutdown": (lambda make: _shut(make()).submit(int), True),
+    "submit(3) after shutdown": (lambda make: _shut(make()).submit(3), True),
+    "map of a non-iterable": (lambda make: make().map(int, 3), True),
+    "map with timeout='1'": (lambda make: list(make().map(int, [1], timeout="1")), True),
+    "map(3, ...)": (lambda make: list(make().map(3, [1])), False),
+    "shutdown with 3 positional arguments": (lambda make: make().shutdown(True, True), True),
+    "shutdown with an unknown keyword": (lambda make: make().shutdown(now=True), True),
+}
+
+
+def _shut(executor: ThreadPoolExecutor) -> ThreadPoolExecutor:
+    executor.shutdown()
+    return executor
+
+
+@pytest.mark.parametrize("use", sorted(WRONG_USES))
+def test_wrong_uses_fail_as_with_thread_pool_executor(use: str) -> None:
+    wrong_use, same_words = WRONG_USES[use]
+    ours, theirs = _error(wrong_use, offload.Executor), _error(wrong_use, ThreadPoolExecutor)
+    assert ours[0] is theirs[0]
+    if same_words:
+        assert ours[1] == theirs[1]
+
+
+def _error(wrong_use: Callable[[ExecutorFactory], object], kind: ExecutorFactory) -> tuple[type, str]:
+    """The type and message of what ``wrong_use`` of a ``kind`` raises, its name made neutral."""
+    made: list[ThreadPoolExecutor] = []
+
+    def make(*args: Any, **kwargs: Any) -> ThreadPoolExecutor:
+        made.append(kind(*args, **kwargs))
+        return made[-1]
+
+    try:
+        wrong_use(make)
+    except Exception as error:
+        return type(error), str(error).replace(f"{kind.__name__}.", "<executor>.")
+    finally:
+        for executor in made:
+            executor.shutdown()
+    pytest.fail(f"{kind.__name__} raised nothing")
 
 
 class TestOffloadSpecific:
@@ -184,6 +281,25 @@ class TestOffloadSpecific:
         with pytest.raises(RuntimeError, match="after shutdown"):
             executor.submit(int)
 
+    def test_executors_sharing_a_thread_keep_their_contexts_apart(self, make_pool: MakePool) -> None:
+        # A pool thread runs the calls of every executor on its pool, and offload()'s:
+        # each executor's calls see only what its own initializer and calls set.
+        pool = make_pool(max_threads=1, idle_timeout=math.inf)
+        first = offload.Executor(pool=pool, initializer=setting.set, initargs=("first",))
+        second = offload.Executor(pool=pool, initializer=setting.set, initargs=("second",))
+        plain = offload.Executor(pool=pool)
+
+        def seen() -> tuple[int, str]:
+            return threading.get_ident(), setting.get()
+
+        async def offloaded() -> tuple[int, str]:
+            return await pool.run(seen)
+
+        calls = [executor.submit(seen).result(timeout=10) for executor in (first, second, plain, first)]
+        calls.append(asyncio.run(offloaded()))
+        assert len({thread for thread, _ in calls}) == 1
+        assert [value for _, value in calls] == ["first", "second", "unset", "first", "unset"]
+
     def test_a_shared_pool_stays_open_after_shutdown(self, make_pool: MakePool) -> None:
         pool = make_pool()
         executor = offload.Executor(pool=pool)
@@ -197,6 +313,9 @@ class TestOffloadSpecific:
         ("kwargs", "message"),
         [
             ({"max_workers": "x"}, "max_workers must be an int or None, not str"),
+            # ThreadPoolExecutor takes these, a float as the int above it.
+            ({"max_workers": 2.5}, "max_workers must be an int or None, not float"),
+            ({"thread_name_prefix": 3}, "Pool name must be a non-empty str, not 3"),
             ({"pool": 3}, r"pool must be an offload\.Pool, not int"),
         ],
     )

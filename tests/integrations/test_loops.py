@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import gc
 import socket
 import sys
 import threading
+import weakref
 
 import pytest
 
@@ -29,6 +32,40 @@ def test_install_routes_to_thread_and_run_in_executor(run: Runner[None], default
 
     run(main())
     assert not default_pool.closed  # asyncio.Runner shut the executor down, not the pool
+
+
+def test_threads_are_named_for_the_function_to_thread_runs(
+    run: Runner[list[str]], default_pool: offload.Pool
+) -> None:
+    # asyncio.to_thread submits functools.partial(Context.run, fn): the name is fn's.
+    def whoami(*_: object) -> str:
+        return threading.current_thread().name
+
+    async def main() -> list[str]:
+        offload.install()
+        loop = asyncio.get_running_loop()
+        return [
+            await asyncio.to_thread(whoami),
+            await asyncio.to_thread(functools.partial(whoami, 1)),
+            await loop.run_in_executor(None, functools.partial(whoami, 1)),
+        ]
+
+    assert run(main()) == [f"default-1:{whoami.__qualname__}"] * 3
+
+
+def test_to_thread_of_a_coroutine_function_is_refused_before_it_takes_a_thread(
+    run: Runner[None], default_pool: offload.Pool
+) -> None:
+    async def fetch() -> None:
+        pass
+
+    async def main() -> None:
+        offload.install()
+        with pytest.raises(TypeError, match=r"\.fetch is a coroutine function.*await it directly"):
+            await asyncio.to_thread(fetch)
+
+    run(main())
+    assert default_pool.stats().spawned == 0
 
 
 def test_getaddrinfo_works_after_install(
@@ -90,3 +127,23 @@ def test_asyncio_run_exits_cleanly_with_calls_in_flight(default_pool: offload.Po
     asyncio.run(main())  # shutdown_default_executor() waits for the running call
     assert release.is_set()
     assert default_pool.stats().busy == 0
+
+
+def test_a_pool_install_used_is_freed_once_unused(run: Runner[int]) -> None:
+    # install()'s DNS Limiter, shared by every loop on the pool, holds the pool: the
+    # cache of them must not keep it for ever.
+    async def main() -> int:
+        offload.install()
+        return await asyncio.to_thread(int, "7")
+
+    pool = offload.Pool(name="used-once")
+    previous = offload.set_default_pool(pool)
+    try:
+        assert run(main()) == 7
+    finally:
+        offload.set_default_pool(previous)
+    pool.shutdown(wait=True)
+    freed = weakref.ref(pool)
+    del pool
+    gc.collect()
+    assert freed() is None

@@ -295,13 +295,15 @@ def test_threads_are_named_for_pool_and_function(run: Runner[None], pool: offloa
     def whoami() -> str:
         return threading.current_thread().name
 
+    name = "test-1:test_threads_are_named_for_pool_and_function.<locals>.whoami"
+
     async def main() -> None:
-        assert await pool.run(whoami) == "test-1:test_threads_are_named_for_pool_and_function.<locals>.whoami"
-        assert await pool.run(functools.partial(whoami)) == "test-1:partial"
+        assert await pool.run(whoami) == name
+        assert await pool.run(functools.partial(whoami)) == name  # named for what it calls
 
     run(main())
     # The idle thread keeps the name of its last call rather than pay two renames per call.
-    assert [t.name for t in threading.enumerate() if t.name.startswith("test-")] == ["test-1:partial"]
+    assert [t.name for t in threading.enumerate() if t.name.startswith("test-")] == [name]
 
 
 class TestBadInput:
