@@ -6,6 +6,10 @@ and a deadlock when a call still running waits for that loop (``call_on_loop()``
 loop's thread a ``with`` block waits only when nothing is in flight, and otherwise shuts
 down without waiting and says to use ``async with``, whose exit waits on a thread of its
 own while the loop runs on.
+
+Neither block waits on one of a pool's own threads (in a loop run by one of its calls,
+say): the wait would include the thread that waits, whatever the block, so there both
+shut down without waiting and say so.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import asyncio
 import contextlib
 import sys
 import threading
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, NoReturn, Self
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -35,6 +39,12 @@ class ShutsDownOnExit:
         def _calls_in_flight(self) -> int:
             """Calls submitted and not finished."""
 
+    def _waits_for_this_thread(self) -> bool:
+        """Whether ``shutdown(wait=True)`` would wait for the calling thread: one of a
+        pool's own. A front waits for its calls, which run on an executor's threads or
+        processes that it does not tell apart: False."""
+        return False
+
     def __enter__(self) -> Self:
         return self
 
@@ -44,6 +54,8 @@ class ShutsDownOnExit:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self._waits_for_this_thread():
+            self._refuse_to_wait_for_itself("a 'with'")
         if _on_an_event_loop() and self._calls_in_flight():
             self.shutdown(wait=False)
             raise RuntimeError(
@@ -62,8 +74,18 @@ class ShutsDownOnExit:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self._waits_for_this_thread():  # the wait would include the thread running this loop
+            self._refuse_to_wait_for_itself("an 'async with'")
         self.shutdown(wait=False)  # at once: no call is taken after the block
         await _wait_in_a_thread(self.shutdown)
+
+    def _refuse_to_wait_for_itself(self, block: str) -> NoReturn:
+        self.shutdown(wait=False)
+        raise RuntimeError(
+            f"{block} block of {self!r} ended on one of that pool's own threads, which "
+            "waiting for the pool would wait for; it was shut down without waiting. End "
+            "the block outside the pool, or use another pool inside its calls"
+        )
 
 
 def _on_an_event_loop() -> bool:

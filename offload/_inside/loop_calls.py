@@ -4,7 +4,9 @@
 Inside an offloaded call, ``call_on_loop(fn, *args)`` runs ``fn`` on the loop's thread and
 ``run_on_loop(async_fn, *args)`` runs a coroutine there, each returning the result to
 the pool thread. If the offloaded call's awaiter is cancelled, the coroutine on the
-loop is cancelled too, and the pool thread sees ``asyncio.CancelledError``.
+loop is cancelled too, and the pool thread sees ``asyncio.CancelledError``. If the loop
+is closed before it has run the function, or the coroutine to its end, the pool thread
+sees RuntimeError, instead of waiting for ever (and interpreter exit with it).
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple
 
 from .._calls.asyncio_call import AsyncioCall
 from .._calls.body import describe
-from .._pool.threads import current_work
+from .._pool.threads import LOOP_CHECK_INTERVAL, current_work
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Coroutine
 
 __all__ = ["call_on_loop", "run_on_loop"]
 
@@ -45,7 +47,9 @@ def call_on_loop(fn: Callable[[*Ts], R], /, *args: *Ts, loop: asyncio.AbstractEv
 
     Raises:
         RuntimeError: Called on the loop's own thread (it would wait for itself), or
-            outside an offloaded call without ``loop``, or the loop is not running.
+            outside an offloaded call without ``loop``, or the loop is not running, or
+            it was closed before it ran ``fn`` (it stopped for good: a loop stopped
+            and run again runs ``fn`` then).
         asyncio.CancelledError: The offloaded call's awaiter was cancelled.
     """
 
@@ -69,19 +73,18 @@ def run_on_loop(
             page = run_on_loop(session.get, url)  # an async client, from thread code
 
     Args and raises: as for ``call_on_loop()``, and TypeError if ``async_fn`` is a plain
-    function (use ``call_on_loop()``) or not callable.
+    function (use ``call_on_loop()``) or not callable. RuntimeError too if the loop is
+    closed while the coroutine runs there, before it has finished; a loop shut down by
+    ``asyncio.run()`` cancels it first, and the pool thread sees
+    ``asyncio.CancelledError``.
     """
     _check_async_fn(async_fn)
+    coro = _await(async_fn, args)
 
     def schedule(target: asyncio.AbstractEventLoop) -> concurrent.futures.Future[R]:
-        coro = _await(async_fn, args)
-        try:
-            return asyncio.run_coroutine_threadsafe(coro, target)
-        except BaseException:  # the loop closed meanwhile
-            coro.close()
-            raise
+        return asyncio.run_coroutine_threadsafe(coro, target)
 
-    return _run_there(schedule, loop, "run_on_loop()")
+    return _run_there(schedule, loop, "run_on_loop()", coro)
 
 
 def _check_async_fn(async_fn: object) -> None:
@@ -140,15 +143,79 @@ def _run_there(
     schedule: Callable[[asyncio.AbstractEventLoop], concurrent.futures.Future[R]],
     loop: asyncio.AbstractEventLoop | None,
     what: str,
+    coro: Coroutine[Any, Any, R] | None = None,
 ) -> R:
+    """Schedules the call on the loop with ``schedule`` and waits for its outcome;
+    ``coro`` is the coroutine it hands the loop, closed here if the loop never gets it."""
     work = current_work()
-    future = schedule(_target_loop(loop, work, what))
+    try:
+        target = _target_loop(loop, work, what)
+        future = schedule(target)
+    except BaseException:  # refused, or the loop closed meanwhile
+        if coro is not None:
+            coro.close()
+        raise
     if isinstance(work, AsyncioCall):
         work.follow(future)
     try:
-        return future.result()
+        return _outcome(future, target, what, coro)
     except concurrent.futures.CancelledError:
-        raise asyncio.CancelledError(f"{what} was cancelled with the offloaded call's awaiter") from None
+        # The awaiter's cancel is requested before it cancels ``future`` (see follow()).
+        if work is not None and work.cancel_requested:
+            raise asyncio.CancelledError(f"{what} was cancelled with the offloaded call's awaiter") from None
+        raise asyncio.CancelledError(
+            f"{what}: its task was cancelled on the event loop, not with the offloaded call's "
+            "awaiter (asyncio.run() cancels the tasks left when it ends)"
+        ) from None
+
+
+def _outcome(
+    future: concurrent.futures.Future[R],
+    loop: asyncio.AbstractEventLoop,
+    what: str,
+    coro: Coroutine[Any, Any, R] | None,
+) -> R:
+    """Waits for ``future``, which the loop settles; raises RuntimeError if the loop is
+    closed first.
+
+    ``close()`` of asyncio's loops and uvloop's drops the callbacks scheduled and not yet
+    run: a loop that stops and closes between the call's scheduling and its running
+    would never settle ``future``. Nothing tells of a close: the loop has no hook for
+    it, and a finalizer on the dropped callback fires only once the callback is freed,
+    which a reference cycle leaves to the garbage collector, and a free-threaded build
+    may leave to the thread that made it: this one, blocked here. So the waiting thread
+    looks at the loop every ``LOOP_CHECK_INTERVAL``, as a returning thread does (see
+    _pool/threads.py): nothing runs on the loop's thread, nothing for calls that never
+    call back, and a call back answered within the interval never looks at all.
+    """
+    while True:
+        try:
+            # exception(), not result(): it raises TimeoutError only for the wait, never
+            # for the call's own TimeoutError, which it returns.
+            future.exception(timeout=LOOP_CHECK_INTERVAL)
+        except TimeoutError:
+            if not loop.is_closed() or future.done():  # settled just before the close
+                continue
+            raise _closed_error(what, coro) from None
+        return future.result()
+
+
+def _closed_error(what: str, coro: Coroutine[Any, Any, Any] | None) -> RuntimeError:
+    """The error for a call the loop dropped as it closed, or a coroutine it left unfinished."""
+    if coro is None:
+        when = "before it ran the function"
+    elif inspect.getcoroutinestate(coro) == inspect.CORO_CREATED:
+        coro.close()  # never started: else Python warns that it was never awaited
+        when = "before it started the coroutine"
+    else:
+        # Its task was left pending: asyncio reports it destroyed, as it does any task
+        # of a closed loop; closing it here would run its cleanup on this thread.
+        when = "while the coroutine ran there, before it finished"
+    return RuntimeError(
+        f"{what}: the event loop was closed {when}; keep the loop running until the "
+        "offloaded calls that call back into it have finished: await them before the "
+        "loop ends"
+    )
 
 
 def _target_loop(

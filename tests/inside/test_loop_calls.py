@@ -13,6 +13,7 @@ import offload
 from ..support.loops import Runner
 from ..support.polling import awaited, until, wait_until
 from ..support.pools import Gate
+from ..support.scripts import run_script
 
 
 def test_call_on_loop_runs_on_the_loops_thread(run: Runner[None], pool: offload.Pool) -> None:
@@ -87,6 +88,34 @@ def test_cancelling_the_awaiter_cancels_the_call_on_the_loop(
     run(main())
 
 
+def test_a_coroutine_cancelled_as_its_loop_ends_says_so(
+    run: Runner[None], pool: offload.Pool, gate: Gate
+) -> None:
+    began = gate()
+    outcome: list[str] = []
+
+    async def forever() -> None:
+        began.set()
+        await asyncio.Event().wait()
+
+    def in_thread() -> None:
+        try:
+            offload.run_on_loop(forever)
+        except asyncio.CancelledError as exc:
+            outcome.append(str(exc))
+
+    async def main() -> None:
+        pool.run(in_thread)  # never awaited: main ends with the coroutine still running
+        await until(began.is_set)
+
+    run(main())  # the runner cancels the tasks left, the coroutine's among them, as it ends
+    wait_until(lambda: outcome != [], what="the thread to see the cancellation")
+    assert outcome == [
+        "run_on_loop(): its task was cancelled on the event loop, not with the offloaded "
+        "call's awaiter (asyncio.run() cancels the tasks left when it ends)"
+    ]
+
+
 def test_misuse_is_an_error_not_a_deadlock(run: Runner[None]) -> None:
     with pytest.raises(RuntimeError, match="does not know which event loop"):
         offload.call_on_loop(int)
@@ -150,3 +179,104 @@ def test_a_stopped_loop_is_refused(loop_name: str) -> None:
             offload.call_on_loop(int, loop=loop)
     finally:
         loop.close()
+
+
+# A loop closed with a call back into it scheduled and not yet run: close() drops it, and
+# the pool thread waited for ever, and interpreter exit with it. In a child interpreter,
+# so that the old behaviour fails the test by its timeout instead of hanging it.
+CLOSED_UNDER = """
+    import asyncio, gc, threading, warnings
+    import offload
+
+    warnings.simplefilter("error")  # a coroutine never awaited would say so on stderr
+    loop_name, scenario = LOOP_NAME, SCENARIO
+    if loop_name == "uvloop":
+        import uvloop
+        loop = uvloop.new_event_loop()
+    else:
+        loop = asyncio.new_event_loop()
+    reported = []
+    loop.set_exception_handler(lambda _loop, context: reported.append(context["message"]))
+    pool = offload.Pool(name="back")
+    go, scheduled = threading.Event(), threading.Event()
+
+    # Tells when the pool thread's call back is in the loop's queue.
+    schedule = loop.call_soon_threadsafe
+    def spy(*args):
+        handle = schedule(*args)
+        if threading.current_thread().name.startswith("back-"):
+            scheduled.set()
+        return handle
+    loop.call_soon_threadsafe = spy
+
+    began = asyncio.Event()
+    async def forever():
+        began.set()
+        await asyncio.Event().wait()
+
+    def calls_back():
+        go.wait()
+        try:
+            if scenario == "call_on_loop":
+                offload.call_on_loop(print, "ran on the loop")
+            else:
+                offload.run_on_loop(forever)
+        except RuntimeError as exc:
+            print("RuntimeError", str(exc).split(";")[0])
+
+    def start():
+        pool.run(calls_back)  # never awaited: its outcome goes with the loop
+        go.set()
+        scheduled.wait()
+
+    async def main():
+        start()
+        await began.wait()
+
+    if scenario == "run_on_loop, started":
+        loop.run_until_complete(main())  # leaves the coroutine's task pending
+    else:
+        # stop() before run_forever(): the loop runs the callbacks already scheduled
+        # (start) and stops, leaving those scheduled meanwhile (the call back) for
+        # close() to drop; asyncio and uvloop alike.
+        loop.call_soon(start)
+        loop.stop()
+        loop.run_forever()
+    loop.close()
+    pool.shutdown(wait=True)
+    gc.collect()
+    print("reported", reported)
+    """
+
+
+@pytest.mark.parametrize(
+    ("scenario", "error", "reported"),
+    [
+        pytest.param(
+            "call_on_loop",
+            "call_on_loop(): the event loop was closed before it ran the function",
+            [],
+            id="call_on_loop",
+        ),
+        pytest.param(
+            "run_on_loop",
+            "run_on_loop(): the event loop was closed before it started the coroutine",
+            [],
+            id="run_on_loop",
+        ),
+        pytest.param(
+            "run_on_loop, started",
+            "run_on_loop(): the event loop was closed while the coroutine ran there, before it finished",
+            # asyncio's own report of the task the closed loop left pending, not offload's
+            ["Task was destroyed but it is pending!"],
+            id="run_on_loop-started",
+        ),
+    ],
+)
+def test_a_loop_closed_before_answering_is_an_error_not_a_deadlock(
+    loop_name: str, scenario: str, error: str, reported: list[str]
+) -> None:
+    source = CLOSED_UNDER.replace("LOOP_NAME", repr(loop_name)).replace("SCENARIO", repr(scenario))
+    result = run_script(source, timeout=20)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.splitlines() == [f"RuntimeError {error}", f"reported {reported}"]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import math
 import sys
 import threading
 
+import anyio
 import pytest
 
 import offload
@@ -303,6 +305,49 @@ class TestShutdown:
         lines = result.stdout.splitlines()
         assert lines[0].startswith("RuntimeError a 'with' block of <offload.Pool 'block' closed"), lines
         assert lines[1].startswith("result 5 threads"), lines  # shut down, not waited for
+
+    # A block that ends on one of the pool's own threads (here, in an event loop run by one
+    # of its calls): waiting for the pool's threads there would wait for that thread too.
+    OWN_THREAD = r"ended on one of that pool's own threads.*shut down without waiting"
+
+    def test_async_with_in_a_thread_of_the_pool_refuses_to_wait_for_itself(
+        self, anyio_run: AnyioRun, pool: offload.Pool
+    ) -> None:
+        async def inside() -> None:
+            # Bounded: the old deadlock fails the test, and its cancelled wait lets go.
+            with anyio.fail_after(10):
+                async with pool:
+                    pass
+
+        async def main() -> None:
+            with pytest.raises(RuntimeError, match=self.OWN_THREAD):
+                # In a context of its own: the call's, copied from this loop's, says that
+                # an async library runs (sniffio's), and anyio.run() would refuse to nest.
+                await pool.run(contextvars.Context().run, anyio_run, inside)
+
+        anyio_run(main)
+        assert pool.closed
+        wait_until(lambda: pool.stats().threads == 0, what="the pool's thread to leave")
+
+    @pytest.mark.parametrize("on_a_loop", [False, True], ids=["no-loop", "on-a-loop"])
+    def test_with_in_a_thread_of_the_pool_says_the_same(
+        self, run: Runner[None], pool: offload.Pool, on_a_loop: bool
+    ) -> None:
+        def inside() -> None:
+            with pool:
+                pass
+
+        async def on_a_loop_inside() -> None:
+            inside()
+
+        async def main() -> None:
+            call = pool.run(asyncio.run, on_a_loop_inside()) if on_a_loop else pool.run(inside)
+            with pytest.raises(RuntimeError, match=self.OWN_THREAD):
+                await call
+
+        run(main())
+        assert pool.closed
+        wait_until(lambda: pool.stats().threads == 0, what="the pool's thread to leave")
 
     def test_without_wait_returns_at_once(self, run: Runner[None], pool: offload.Pool, gate: Gate) -> None:
         release = gate()
