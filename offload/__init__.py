@@ -8,6 +8,7 @@ same way.
 """
 
 from ._base.errors import OffloadError, PoolClosedError, ThreadStartError, WorkerLostError
+from ._calls.body import abandonable
 from ._fronts.dask import Cluster
 from ._fronts.front import ExecutorFront
 from ._fronts.processes import ProcessPool
@@ -42,6 +43,7 @@ __all__ = [
     "ProcessPool",
     "ThreadStartError",
     "WorkerLostError",
+    "abandonable",
     "blocking",
     "call_on_loop",
     "cancelled",

@@ -155,8 +155,9 @@ def offload_pool(request: pytest.FixtureRequest) -> Iterator[Pool]:
     After the test the previous default pool is restored and this one is shut down. The
     test then errors if it left an offloaded call running or queued: a call whose awaiter
     was cancelled runs on in its thread, so wait for it (it can stop early by checking
-    ``offload.cancelled()``). Those calls are then given up on, as if their awaiters were
-    cancelled (queued ones never run), so that the session's exit does not wait for them.
+    ``offload.cancelled()``). Those calls are then given up on, as abandonable calls whose
+    awaiters were cancelled (queued ones never run), so that the session's exit does not
+    wait for them.
     """
     pool = Pool(name=f"offload_pool[{request.node.name}]")
     previous = set_default_pool(pool)

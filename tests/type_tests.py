@@ -25,6 +25,8 @@ async def check_offload_types() -> None:
     assert_type(offload.cancelled(), bool)
     await offload.offload(parse, 12)  # type: ignore[arg-type]
     await offload.offload(parse, "1", bass=2)  # type: ignore[call-arg]
+    assert_type(await offload.offload(offload.abandonable(parse), "ff", base=16), int)
+    await offload.offload(offload.abandonable(parse), 12)  # type: ignore[arg-type]
 
 
 @offload.blocking

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import inspect
+from functools import partial
 from types import BuiltinFunctionType, CoroutineType, FunctionType, MethodType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
 
 from .._base.errors import chained
 from .._base.log import logger
@@ -22,7 +23,18 @@ if TYPE_CHECKING:
 
     from .delivery import Inbox, Returning
 
-__all__ = ["CallBody", "Submitter", "check_callable", "describe"]
+__all__ = [
+    "Abandonable",
+    "CallBody",
+    "Submitter",
+    "abandonable",
+    "check_callable",
+    "describe",
+    "inner_function",
+]
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class Submitter(Protocol):
@@ -53,6 +65,8 @@ def check_callable(fn: object) -> None:
         flags = fn.__code__.co_flags  # type: ignore[attr-defined]
     elif kind is MethodType:
         flags = _code_flags(fn.__func__)  # type: ignore[attr-defined]
+    elif kind is Abandonable:
+        return  # abandonable() checked its function
     elif not callable(fn):
         raise TypeError(f"offload() needs a callable to run in a thread, not {kind.__name__} {fn!r}")
     else:
@@ -69,6 +83,47 @@ def check_callable(fn: object) -> None:
         )
 
 
+class Abandonable(Generic[P, R]):
+    """A function marked by ``abandonable()``; calling it calls the function."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[P, R]) -> None:
+        self.fn = fn
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.fn(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"abandonable({self.fn!r})"
+
+
+def abandonable(fn: Callable[P, R], /) -> Callable[P, R]:
+    """Marks ``fn`` so that a call of it may be abandoned once its awaiter is cancelled.
+
+    Example::
+
+        line = await offload(abandonable(sys.stdin.readline))
+
+    A call that has started runs to its end even if its awaiter is cancelled, and
+    interpreter exit waits for it, as it waits for ``asyncio.to_thread`` calls: a write
+    cut short at exit is lost in silence. A call of an abandonable function whose awaiter
+    was cancelled is left running instead, and ends with the interpreter: for calls that
+    may block for ever (reading a terminal, waiting on a socket) and lose nothing if cut
+    short. anyio's ``abandon_on_cancel=True`` means the same after ``install_anyio()``.
+
+    It holds through ``offload()``, ``Pool.run()``, ``Limiter.run()`` and
+    ``@blocking``. A call whose awaiter was not cancelled is waited for at exit all the
+    same; one through a ``concurrent.futures`` Future (``Executor``,
+    ``run_in_executor``) cannot be cancelled once running, so it is always waited for.
+
+    Raises:
+        TypeError: ``fn`` is not callable, or is a coroutine function.
+    """
+    check_callable(fn)
+    return Abandonable(fn)
+
+
 def _code_flags(fn: object) -> int:
     """CO_COROUTINE and CO_ASYNC_GENERATOR, as ``inspect`` finds them on ``fn`` (through
     functools.partial and @wraps, and asyncio's marker); 0 if it cannot tell."""
@@ -83,16 +138,41 @@ def _code_flags(fn: object) -> int:
 
 
 def describe(fn: object) -> str:
-    """A short name for ``fn``, its qualified name, for thread names and messages.
+    """A short name for ``fn``, its qualified name, for thread names and messages; for a
+    ``functools.partial``, that of the function inside (see ``inner_function``), since
+    asyncio.to_thread, Starlette and FastAPI wrap every call in one.
 
     Never raises: a framework's proxy object can raise on any attribute lookup, and a
     pool thread names itself after its call before it runs it.
     """
     try:
+        if type(fn) is partial:
+            fn = inner_function(fn)
         name = getattr(fn, "__qualname__", None)
     except Exception:
         name = None
     return name if isinstance(name, str) else type(fn).__qualname__
+
+
+def inner_function(fn: object) -> object:
+    """What a call of ``fn`` calls in the end, seen through ``functools.partial`` at any
+    depth: a partial's function, and for ``partial(Context.run, f, ...)``, the form
+    asyncio.to_thread submits, ``f``; ``fn`` itself if it is no partial.
+
+    Exact partials only: a subclass may call something else. Of a Context's methods only
+    ``run`` calls its first argument; for another, that argument names a call no worse.
+    Gives up after a few levels on a partial that holds itself, which ``__setstate__``
+    can make: the loop thread and a pool thread both ask, neither may hang.
+    """
+    levels = 8
+    while type(fn) is partial and levels:
+        levels -= 1
+        wrapped = fn.func
+        if type(wrapped) is BuiltinFunctionType and type(wrapped.__self__) is contextvars.Context and fn.args:
+            fn = fn.args[0]
+        else:
+            fn = wrapped
+    return fn
 
 
 def _invoke(
@@ -144,6 +224,7 @@ class CallBody:
     home: Inbox | None
     returning: Returning | None
     cancel_requested: bool
+    abandon_on_cancel: bool
     queued: bool
 
     window_turns = WINDOW_TURNS
@@ -159,6 +240,7 @@ class CallBody:
         "_label",
         "_submitter",
         "_value",
+        "abandon_on_cancel",
         "cancel_requested",
         "home",
         "queued",
@@ -171,7 +253,8 @@ class CallBody:
         """Sets the call up, in the caller's thread, whose context it copies; ``home``
         is set before, by the front end."""
         self._submitter = submitter
-        self._fn = fn
+        self.abandon_on_cancel = type(fn) is Abandonable
+        self._fn = fn.fn if self.abandon_on_cancel else fn  # type: ignore[attr-defined]
         self._args = args
         self._kwargs = kwargs
         self._context = contextvars.copy_context()

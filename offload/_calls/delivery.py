@@ -46,7 +46,8 @@ class Returning(Protocol):
         once False, never True again."""
 
     def window_closed(self, item: Any, /) -> None:
-        """On the loop's thread: the continuation of ``item``'s awaiter has run."""
+        """The continuation of ``item``'s awaiter has run (on the loop's thread), or
+        never will (the loop is gone: any thread)."""
 
 
 class Settleable(Protocol):
@@ -100,8 +101,12 @@ class Inbox:
             raise
         if not scheduled:
             # The loop is closed or gone: nobody can await these outcomes any more, so
-            # they are dropped rather than raised in a pool thread.
-            self._take_batch()
+            # they are dropped rather than raised in a pool thread, and the threads
+            # returning with them, which the loop will never claim, go back at once.
+            for item in self._take_batch():
+                returning, item.returning = item.returning, None
+                if returning is not None:
+                    returning.window_closed(item)
 
     def _take_batch(self) -> list[Settleable]:
         with self._lock:

@@ -15,7 +15,10 @@ classes, ``run_sync_in_worker_thread``, so that the call runs on an offload pool
   keeps trio's semantics; only the thread is offload's. trio hands the thread's job to
   ``start_thread_soon``, which ``install_anyio()`` routes to the pool for the calls made
   through anyio (a context variable marks them), so plain ``trio.to_thread.run_sync``
-  keeps trio's thread cache.
+  keeps trio's thread cache. anyio's default limiter, which on trio wraps trio's own,
+  is one of anyio's own in each run instead, so plain trio keeps its tokens too. A call
+  trio abandons (``abandon_on_cancel=True``) is marked abandoned in the pool: exit does
+  not wait for it, as trio's daemon threads do not hold up exit.
 
 These are anyio's and trio's internals, not their APIs: ``install_anyio()`` checks every
 one it uses before it changes anything, and refuses an anyio outside the versions it
@@ -31,11 +34,13 @@ import threading
 from typing import Any
 
 from .._base.checks import count
+from .._base.errors import PoolClosedError
 from .._pool.pool import Pool
 from .anyio_worker import (
     Installed,
     activate,
     active,
+    limiter_per_trio_run,
     limiter_with_tokens,
     run_on_asyncio,
     run_routed_on_trio,
@@ -78,16 +83,21 @@ def install_anyio(pool: Pool | None = None, *, tokens: int | None = None) -> Non
         tokens: The total tokens of anyio's default limiter, set once in each event
             loop run when the limiter is first used: by default the pool's
             ``max_threads``, since the pool, which keeps no idle thread but one, is the
-            bound that matters; 40 keeps anyio's own number.
+            bound that matters; 40 keeps anyio's own number. On trio, anyio's calls
+            get a limiter of their own with these tokens; trio's own default limiter,
+            which plain ``trio.to_thread.run_sync`` uses, keeps its 40.
 
     Raises:
         RuntimeError: The installed anyio is not a version this offload knows, or lacks
             one of the internals it uses (the message names it); nothing is changed.
         TypeError: ``pool`` is not a Pool, or ``tokens`` not an int.
         ValueError: ``tokens`` is not positive.
+        PoolClosedError: ``pool`` has been shut down.
     """
     if pool is not None and not isinstance(pool, Pool):
         raise TypeError(f"install_anyio() pool must be an offload.Pool, not {type(pool).__name__}")
+    if pool is not None and pool.closed:
+        raise PoolClosedError(f"install_anyio() needs an open pool; {pool!r} is shut down: make a new one")
     count(tokens, "install_anyio() tokens", none=True)
     with _lock:
         installed = active()
@@ -188,29 +198,23 @@ def _unsupported(version: str, what: str) -> RuntimeError:
 
 
 def _patch(installed: Installed) -> None:
-    backends: list[type] = [installed.asyncio_backend]
+    backend = installed.asyncio_backend
     patches: list[tuple[object, str, object]] = [
-        (
-            installed.asyncio_backend,
-            "run_sync_in_worker_thread",
-            run_sync_in_worker_thread(installed.asyncio_backend, run_on_asyncio),
-        )
+        (backend, "run_sync_in_worker_thread", run_sync_in_worker_thread(backend, run_on_asyncio)),
+        (backend, "current_default_thread_limiter", limiter_with_tokens(backend)),
     ]
     trio_parts = _trio_parts()
     if trio_parts is not None:
         trio_backend, trio_threads = trio_parts
-        backends.append(trio_backend)
         patches += [
             (
                 trio_backend,
                 "run_sync_in_worker_thread",
                 run_sync_in_worker_thread(trio_backend, run_routed_on_trio),
             ),
+            (trio_backend, "current_default_thread_limiter", limiter_per_trio_run(trio_backend)),
             (trio_threads, "start_thread_soon", start_thread_soon_for(trio_threads.start_thread_soon)),
         ]
-    patches += [
-        (backend, "current_default_thread_limiter", limiter_with_tokens(backend)) for backend in backends
-    ]
     for owner, attribute, value in patches:
         installed.originals.append((owner, attribute, owner.__dict__[attribute]))
         setattr(owner, attribute, value)

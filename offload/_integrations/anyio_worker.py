@@ -28,6 +28,7 @@ __all__ = [
     "TrioThreadWork",
     "activate",
     "active",
+    "limiter_per_trio_run",
     "run_on_asyncio",
     "run_routed_on_trio",
     "run_sync_in_worker_thread",
@@ -81,8 +82,7 @@ def activate(installed: Installed | None) -> None:
 # so that a program that sets them afterwards keeps its number.
 _tokens_set: weakref.WeakSet[Any] = weakref.WeakSet()
 # Set while a call made through anyio's trio backend is on its way to start_thread_soon.
-# The pool, and the name of the function for the thread's name.
-_trio_route: contextvars.ContextVar[tuple[Pool, str] | None] = contextvars.ContextVar(
+_trio_route: contextvars.ContextVar[TrioRoute | None] = contextvars.ContextVar(
     "offload_trio_route", default=None
 )
 
@@ -97,6 +97,31 @@ def limiter_with_tokens(backend: type) -> classmethod[Any, Any, Any]:
             _tokens_set.add(limiter)
             limiter.total_tokens = installed.tokens or installed.pool_now().max_threads
         return limiter
+
+    return classmethod(current_default_thread_limiter)
+
+
+def limiter_per_trio_run(backend: type) -> classmethod[Any, Any, Any]:
+    """On trio, anyio's default limiter wraps trio's own, which plain
+    ``trio.to_thread.run_sync`` uses too: its tokens are trio's. So while install_anyio()
+    is in force, anyio's calls on trio get a limiter of their own in each run, with the
+    tokens install_anyio() sets."""
+    import anyio
+    import trio
+
+    original = backend.__dict__["current_default_thread_limiter"].__func__
+    own: trio.lowlevel.RunVar[Any] = trio.lowlevel.RunVar("offload_anyio_thread_limiter")
+
+    def current_default_thread_limiter(cls: type) -> Any:
+        installed = _installed
+        if installed is None:
+            return original(cls)
+        try:
+            return own.get()
+        except LookupError:
+            limiter = anyio.CapacityLimiter(installed.tokens or installed.pool_now().max_threads)
+            own.set(limiter)
+            return limiter
 
     return classmethod(current_default_thread_limiter)
 
@@ -139,6 +164,8 @@ async def run_on_asyncio(cls: type, _: Any, installed: Installed, *arguments: An
             call.home = asyncio_inbox_for(loop)
             call.bind(installed.pool_now(), func, args, {})
             call.prepare(installed, scope if abandon_on_cancel or parent is None else parent)
+            if abandon_on_cancel:
+                call.abandon_on_cancel = True
             call._submitter._submit(call)
             return await call
 
@@ -175,18 +202,46 @@ class AnyioCall(AsyncioCall):
 # --- trio ---
 
 
+class TrioRoute:
+    """Where a call made through anyio's trio backend goes: the pool, the name of the
+    function for the thread's name, and the job trio hands over for it, once it has."""
+
+    __slots__ = ("abandon_on_cancel", "label", "pool", "work")
+
+    def __init__(self, pool: Pool, label: str, abandon_on_cancel: bool) -> None:
+        self.pool = pool
+        self.label = label
+        self.abandon_on_cancel = abandon_on_cancel
+        self.work: TrioThreadWork | None = None
+
+    def left(self) -> None:
+        """On trio's thread, once anyio's call has returned or raised: if trio abandoned
+        the job (a cancelled call with ``abandon_on_cancel``), the pool learns it, so that
+        exit does not wait for it and its thread does not return to this run."""
+        work = self.work
+        if work is None or work.settled:
+            return
+        if self.pool._cancel(work):
+            # Taken out of the queue before it ran: told an outcome all the same, trio
+            # releases its limiter's token (the outcome itself goes unread).
+            work.fail(asyncio.CancelledError("the call was abandoned before it started"))
+
+
 async def run_routed_on_trio(
     cls: type, original: Callable[..., Awaitable[Any]], installed: Installed, *arguments: Any
 ) -> Any:
     """anyio's own method, through trio's to_thread, with its thread job routed to the pool."""
-    func, _, _, limiter = arguments
+    func, args, abandon_on_cancel, limiter = arguments
     if limiter is None:
-        cls.current_default_thread_limiter()  # type: ignore[attr-defined]  # sets its tokens
-    route = _trio_route.set((installed.pool_now(), describe(func)))
+        # anyio's limiter of this run, not trio's own default, whose tokens are trio's
+        limiter = cls.current_default_thread_limiter()  # type: ignore[attr-defined]
+    route = TrioRoute(installed.pool_now(), describe(func), abandon_on_cancel)
+    token = _trio_route.set(route)
     try:
-        return await original(cls, *arguments)
+        return await original(cls, func, args, abandon_on_cancel, limiter)
     finally:
-        _trio_route.reset(route)
+        _trio_route.reset(token)
+        route.left()
 
 
 def start_thread_soon_for(trio_start_thread_soon: Callable[..., None]) -> Callable[..., None]:
@@ -199,9 +254,9 @@ def start_thread_soon_for(trio_start_thread_soon: Callable[..., None]) -> Callab
             return
         import trio
 
-        pool, label = route
-        work = TrioThreadWork(fn, deliver, label, trio_inbox_for(trio.lowlevel.current_trio_token()))
-        pool._submit(work)
+        work = TrioThreadWork(fn, deliver, route, trio_inbox_for(trio.lowlevel.current_trio_token()))
+        route.pool._submit(work)
+        route.work = work
 
     return start_thread_soon
 
@@ -209,18 +264,21 @@ def start_thread_soon_for(trio_start_thread_soon: Callable[..., None]) -> Callab
 class TrioThreadWork:
     """A job trio's ``to_thread.run_sync`` hands to ``start_thread_soon``, as the pool's
     Work: trio's ``fn`` runs on the pool thread, and trio's ``deliver`` (which wakes the
-    awaiting task through trio's own ``run_sync_soon``) runs on trio's thread, from the
-    inbox, so that the thread can return to the loop as other calls' threads do."""
+    awaiting task through trio's own ``run_sync_soon``, and releases trio's limiter) runs
+    on trio's thread, from the inbox, so that the thread can return to the loop as other
+    calls' threads do."""
 
     __slots__ = (
         "_deliver",
         "_fn",
         "_name",
         "_outcome",
+        "abandon_on_cancel",
         "cancel_requested",
         "home",
         "queued",
         "returning",
+        "settled",
     )
 
     window_turns = ANYIO_WINDOW_TURNS
@@ -229,14 +287,16 @@ class TrioThreadWork:
         self,
         fn: Callable[[], Any],
         deliver: Callable[[Any], object],
-        name: str,
+        route: TrioRoute,
         home: TrioInbox,
     ) -> None:
-        self._fn = fn
+        self._fn: Callable[[], Any] | None = fn
         self._deliver = deliver
-        self._name = name
+        self._name = route.label
         self.home = home
+        self.abandon_on_cancel = route.abandon_on_cancel
         self.cancel_requested = False
+        self.settled = False  # read and written on trio's thread only
         self.queued = False
         self.returning: Returning | None = None
 
@@ -246,8 +306,8 @@ class TrioThreadWork:
     def run(self) -> None:
         import outcome
 
-        fn = self._fn
-        del self._fn
+        fn, self._fn = self._fn, None
+        assert fn is not None  # the pool runs a call once, and never a forgotten one
         self._outcome = outcome.capture(fn)
         del self  # no cycle through the error's traceback: see CallBody.run
 
@@ -257,12 +317,13 @@ class TrioThreadWork:
     def fail(self, error: BaseException) -> None:
         import outcome
 
-        del self._fn
+        self._fn = None
         self._outcome = outcome.Error(error)
         self.deliver()
 
     def forget(self) -> None:
-        del self._fn
+        self._fn = None
 
     def settle(self) -> None:
+        self.settled = True
         self._deliver(self._outcome)

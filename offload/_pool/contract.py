@@ -1,6 +1,7 @@
 """The contract between the pool and what it runs: a ``Work`` is a call as the pool sees
 it, and its ``Home`` the event loop it came from. Calls, limiters and executors fulfil
-it; the pool's invariant (pool.py) holds for any Work."""
+it; the pool's invariant (pool.py) holds for any Work. A ``Holder`` keeps calls back
+from a pool (a Limiter): the pool waits for what it holds when it shuts down."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from .._calls.delivery import Returning
 
-__all__ = ["Home", "Work"]
+__all__ = ["Holder", "Home", "Work"]
 
 
 class Home(Protocol):
@@ -30,12 +31,16 @@ class Work(Protocol):
     a reader that sees it True without that lock may act on it. The front end makes the
     call with the flags False and ``returning`` None: a cancel can reach the pool before
     the call does (see ``Pool._submit``). ``home`` is the loop the call came from, or
-    None for a call from a plain thread. The rest is the front end's, which knows how
-    the call's awaiter is woken.
+    None for a call from a plain thread. ``abandon_on_cancel`` is set by the front end
+    before the call is submitted: whether a call that has started may be left running
+    once ``cancel_requested`` is True, so that interpreter exit does not wait for it
+    (exit.py); it turns True later only for the calls a test's pool gives up on. The rest
+    is the front end's, which knows how the call's awaiter is woken.
     """
 
     queued: bool
     cancel_requested: bool
+    abandon_on_cancel: bool
     returning: Returning | None
     """The thread that ran the call, if it is returning to ``home``: ``deliver()`` must
     have the loop call ``returning.window_closed(self)`` once it has run the awaiter's
@@ -59,3 +64,17 @@ class Work(Protocol):
     def forget(self) -> None:
         """Drops the function and its arguments of a call cancelled before it started,
         which will never run nor be failed; it may wait in a queue a while yet."""
+
+
+class Holder(Protocol):
+    """What holds calls back from a pool and passes them on later (a Limiter).
+
+    A call it accepted before the pool shut down is the pool's to run all the same, so it
+    passes such calls on with ``Pool._submit(work, admitted=True)``, and the pool's
+    ``shutdown(wait=True)`` and interpreter exit wait until it holds none.
+    """
+
+    def held_calls(self) -> list[Work]:
+        """The calls held back, and those on their way from it to the pool; any thread.
+        The pool asks with its own lock held: a Holder never takes the pool's lock
+        while it holds its own."""

@@ -1,6 +1,22 @@
 """Interpreter exit: no call is lost. Pool threads are daemon threads, so that an idle
 one never holds up exit; the hook here, run before the interpreter joins non-daemon
-threads, retires the waiting threads and waits for the calls running or queued."""
+threads, retires the waiting threads and sees every call submitted to a pool through
+to its end: those running, those queued, and those a Limiter holds.
+
+What exit does with each call, on every pool:
+
+- running: waited for, even if its awaiter was cancelled (as ``asyncio.to_thread``'s
+  and anyio's calls are): a write cut short at exit is lost in silence. But a call
+  that may be abandoned (``abandonable()``, anyio's ``abandon_on_cancel=True``) and
+  whose awaiter was cancelled is not waited for: its thread ends with the interpreter.
+- queued, or held by a Limiter: run, the Limiter's bound kept; on the exiting thread
+  when no pool thread takes them, since no thread may start at exit (Python 3.12
+  refuses to start one).
+- queued and cancelled: never run, as at any other time.
+
+While it waits, after ``EXIT_PATIENCE`` seconds without a call finishing, it says which
+calls it waits for, on the ``offload`` logger.
+"""
 
 from __future__ import annotations
 
@@ -22,61 +38,60 @@ __all__ = ["EXIT_PATIENCE", "abandon_calls"]
 EXIT_PATIENCE = 5.0
 
 
-def _awaited_locked(pool: Pool) -> tuple[list[str], list[Work]]:
-    """The calls not cancelled: the names of those running, and those queued (named
-    outside the lock, since naming reads the function's attributes)."""
-    running = [w.label for w in pool._workers if w.work is not None and not w.work.cancel_requested]
-    return running, [work for work in pool._queue if not work.cancel_requested]
-
-
 def abandon_calls(pool: Pool) -> None:
-    """Treats the running calls as if their awaiters had been cancelled: inside them
+    """Treats the running calls as abandoned by cancelled awaiters: inside them
     ``offload.cancelled()`` turns True, their outcomes are dropped, and exit does
     not wait for them. For a test's pool that a test left calls running in."""
     with pool._lock:
         for worker in pool._workers:
             if worker.work is not None:
-                worker.work.cancel_requested = True
+                worker.work.cancel_requested = worker.work.abandon_on_cancel = True
 
 
-def _run_queued_here(pool: Pool) -> None:
-    """At exit, once shut down: runs the queued calls on this thread. Python 3.12
-    refuses to start a thread once the interpreter is shutting down, so a call queued
-    for a thread still to be started would fail with ThreadStartError, unseen, and
-    never run. A thread of the pool that does start pops calls under the same lock:
-    each runs once either way."""
-    while True:
-        with pool._lock:
-            work = pool._pop_locked()
-            if work is None:
-                return
-            pool._completed += 1
-        work.run()
-        work.deliver()
+def _awaited_running_locked(pool: Pool) -> list[str]:
+    """The names of the running calls exit waits for."""
+    return [
+        worker.label
+        for worker in pool._workers
+        if worker.work is not None and not (worker.work.cancel_requested and worker.work.abandon_on_cancel)
+    ]
 
 
-def _wait_for_awaited_calls(pool: Pool, patience: float) -> None:
-    """At exit, once shut down: waits until no call is left but cancelled ones; after
+def _see_calls_through(pool: Pool, patience: float) -> None:
+    """Once the pool is shut down: runs its queued calls here (no thread can start), and
+    waits until no call is left running, queued or held but abandoned ones. After
     ``patience`` seconds without one finishing, says which on the ``offload`` logger."""
     told = False
     while True:
+        # Held calls first: one on its way from a Limiter into the queue is counted held
+        # until it is queued, so it is seen in one place or the other.
         with pool._lock:
-            running, queued = _awaited_locked(pool)
-            if not running and not queued:
-                return
-            quiet = not pool._all_threads_gone.wait(timeout=None if told else patience)
-        if quiet and not told:
+            held = pool._held_locked()
+            work = pool._pop_locked()
+            if work is None:
+                running = _awaited_running_locked(pool)
+                if not (running or held):
+                    return
+                quiet = not pool._all_threads_gone.wait(timeout=None if told else patience)
+        if work is not None:
+            pool._run_on_this_thread(work)
+        elif quiet and not told:
             told = True
-            names = running + [_queued_label(work) for work in queued]
-            logger.warning(
-                "offload: exit waits for %d call(s) running or queued on pool %r: %s",
-                len(names),
-                pool._name,
-                ", ".join(sorted(names)),
-            )
+            _say_what_exit_waits_for(pool, running, held)
 
 
-def _queued_label(work: Work) -> str:
+def _say_what_exit_waits_for(pool: Pool, running: list[str], held: list[Work]) -> None:
+    names = running + [_label(work) for work in held]
+    logger.warning(
+        "offload: exit waits for %d call(s) running or held on pool %r: %s",
+        len(names),
+        pool._name,
+        ", ".join(sorted(names)),
+    )
+
+
+def _label(work: Work) -> str:
+    # Named outside the pool's lock: naming reads the function's attributes.
     try:
         return work.label()
     except AttributeError:  # a thread took it since, and has let go of its function
@@ -84,17 +99,13 @@ def _queued_label(work: Work) -> str:
 
 
 def _shut_down_pools_at_exit() -> None:
-    # Pool threads are daemon threads, so that an idle one never holds up exit. This
-    # hook, run before the interpreter joins non-daemon threads, retires the waiting
-    # threads at once and waits for the calls running or queued, so that none is lost,
-    # not even one nobody awaits (a write, say). A call whose awaiter was cancelled was
-    # given up on: it is not waited for, and its thread ends with the interpreter.
     pools = every_pool.alive()
     for pool in pools:
+        with pool._lock:
+            pool._exiting = True
         pool.shutdown(wait=False)
     for pool in pools:
-        _run_queued_here(pool)
-        _wait_for_awaited_calls(pool, EXIT_PATIENCE)
+        _see_calls_through(pool, EXIT_PATIENCE)
 
 
 # The same private hook concurrent.futures.thread uses: atexit handlers run only after

@@ -48,12 +48,18 @@ What follows from it, and how the code keeps it:
 5. The idle thread retires after ``idle_timeout`` without work, so a quiet process holds
    no pool threads.
 6. Hence: while a thread is idle, no call is queued; while calls are queued, a thread
-   exists to take them (or they fail with ThreadStartError, see _thread_failed_to_start).
+   exists to take them (or they fail with ThreadStartError, see _thread_failed_to_start),
+   but at interpreter exit, where no thread starts and the exiting thread runs them
+   (exit.py).
+7. A shut-down pool takes no new call, but runs every call submitted before: those
+   queued, and those a Holder (a Limiter) accepted before and passes on later
+   (``_submit(work, admitted=True)``). ``shutdown(wait=True)`` waits for all of them.
 
-Locking. ``Pool._lock`` guards every field set in ``Pool._reset_after_fork``, the fields of
-every ``_Worker`` but ``wake``, and the flags of every Work in the pool (contract.py
-states who writes them when). ``_Worker.wake`` is the one other lock: see _Worker (in
-threads.py, the other half of the pool). No user code runs, and nothing waits, while
+Locking. ``Pool._lock`` guards every field set in ``Pool._reset_after_fork``, the set of
+Holders, the fields of every ``_Worker`` but ``wake``, and the flags of every Work in
+the pool (contract.py states who writes them when). ``_Worker.wake`` is the one other
+lock: see _Worker (in threads.py, the other half of the pool). A Holder's lock may be
+taken with ``_lock`` held, never the other way round (see Holder). No user code runs, and nothing waits, while
 ``_lock`` is held. The GIL is never relied upon: the pool is correct on free-threaded
 builds.
 """
@@ -62,6 +68,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import weakref
 from collections import deque
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
@@ -76,7 +83,7 @@ from .threads import PoolThreads, _worker_of_current_thread
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from .contract import Home, Work
+    from .contract import Holder, Home, Work
     from .threads import _Worker
 
 __all__ = ["DEFAULT_IDLE_TIMEOUT", "DEFAULT_MAX_THREADS", "Pool", "every_pool"]
@@ -114,6 +121,8 @@ class Pool(PoolThreads, ShutsDownOnExit):
     ``async with`` ends in ``shutdown(wait=True)`` awaited without blocking the loop; a
     plain ``with`` does the same where no loop runs, and on a loop's thread only when
     no call is in flight (else it shuts down without waiting and raises RuntimeError).
+    Either block ending on one of the pool's own threads (in a loop run by one of its
+    calls) would wait for itself: it shuts down without waiting and raises RuntimeError.
 
     Thread safety: every method may be called from any thread; ``run()`` needs a running
     event loop in the calling thread. After ``os.fork()`` the child's pool is empty
@@ -145,6 +154,7 @@ class Pool(PoolThreads, ShutsDownOnExit):
             raise TypeError(f"Pool name must be a non-empty str, not {name!r}")
         self._name = name
         self._closed = False
+        self._holders: weakref.WeakSet[Holder] = weakref.WeakSet()
         start_fresh(self)
         every_pool.add(self)
 
@@ -167,6 +177,8 @@ class Pool(PoolThreads, ShutsDownOnExit):
         self._spawned = 0
         self._completed = 0
         self._names_given = 0
+        self._exiting = False  # set by interpreter exit, which starts no thread (exit.py)
+        self._delivering = 0  # busy threads of a shut-down pool that deliver, then take a call
 
     @property
     def name(self) -> str:
@@ -210,9 +222,21 @@ class Pool(PoolThreads, ShutsDownOnExit):
         """
         return submit(self, fn, args, kwargs)
 
+    def _waits_for_this_thread(self) -> bool:
+        worker = _worker_of_current_thread()
+        return worker is not None and worker.pool is self
+
     def _calls_in_flight(self) -> int:
         with self._lock:
-            return self._busy + self._queued
+            return self._busy + self._queued + len(self._held_locked())
+
+    def _add_holder(self, holder: Holder) -> None:
+        """Counts in the calls ``holder`` will pass on (see point 7)."""
+        with self._lock:
+            self._holders.add(holder)
+
+    def _held_locked(self) -> list[Work]:
+        return [work for holder in self._holders for work in holder.held_calls()]
 
     def stats(self) -> PoolStats:
         """Returns a consistent snapshot of the pool's counters."""
@@ -247,8 +271,7 @@ class Pool(PoolThreads, ShutsDownOnExit):
             RuntimeError: ``wait=True`` from one of the pool's own threads, which would
                 wait for itself.
         """
-        worker = _worker_of_current_thread()
-        if wait and worker is not None and worker.pool is self:
+        if wait and self._waits_for_this_thread():
             raise RuntimeError(
                 f"shutdown(wait=True) called from a thread of pool {self._name!r}, which "
                 "would wait for itself; call shutdown(wait=False) there instead"
@@ -269,18 +292,18 @@ class Pool(PoolThreads, ShutsDownOnExit):
             work.fail(asyncio.CancelledError(f"pool {self._name!r} was shut down before the call started"))
         if wait:
             with self._lock:
-                self._all_threads_gone.wait_for(lambda: self._threads == 0)
+                self._all_threads_gone.wait_for(lambda: self._threads == 0 and not self._held_locked())
 
     # --- submitting side (the event loop's thread: never waits) ---
 
-    def _submit(self, work: Work) -> None:
-        """Hands ``work`` to a returning or the idle thread, or queues it; see point 1."""
+    def _submit(self, work: Work, *, admitted: bool = False) -> None:
+        """Hands ``work`` to a returning or the idle thread, or queues it; see point 1.
+        ``admitted``: a Holder accepted it before a shutdown, so it runs (point 7)."""
         with self._lock:
             if self._closed:
-                raise PoolClosedError(
-                    f"pool {self._name!r} is shut down; submit calls to another Pool, "
-                    "or call offload.set_default_pool() with a new one"
-                )
+                if not admitted:
+                    raise self._closed_error()
+                self._all_threads_gone.notify_all()  # a call more for exit to run
             # Cancelled on its way in: a Limiter hands a held call to the pool from a pool
             # thread while the loop may cancel it. It must never run, nor count as queued;
             # failing it tells its submitter, which frees the place the call held.
@@ -288,7 +311,11 @@ class Pool(PoolThreads, ShutsDownOnExit):
             worker = name = None
             if not dropped:
                 worker = self._claim_locked(work)
-                if worker is None:
+                # Shut down, every thread not busy, or busy delivering, is about to take
+                # a queued call (point 7): a thread starts only for one none will take.
+                if worker is None and (
+                    not self._closed or self._queued > self._threads - self._busy + self._delivering
+                ):
                     name = self._reserve_thread_locked()
                     if name is None and self._homes and self._threads >= self._max_threads:
                         worker = self._steal_returning_locked()
@@ -298,6 +325,17 @@ class Pool(PoolThreads, ShutsDownOnExit):
             self._start_thread_detached(name)
         elif dropped:
             work.fail(asyncio.CancelledError("the call was cancelled before it reached the pool"))
+
+    def _closed_error(self) -> PoolClosedError:
+        if self._exiting:
+            return PoolClosedError(
+                f"pool {self._name!r} takes no new call: the interpreter is exiting, and it "
+                "runs only the calls submitted before"
+            )
+        return PoolClosedError(
+            f"pool {self._name!r} is shut down; submit calls to another Pool, "
+            "or call offload.set_default_pool() with a new one"
+        )
 
     def _claim_locked(self, work: Work) -> _Worker | None:
         """Hands ``work`` to a thread returning to its loop or to the idle thread, which

@@ -100,12 +100,15 @@ class PoolThreads:
     _spawned: int
     _completed: int
     _names_given: int
+    _exiting: bool
+    _delivering: int
 
     # --- returning threads (point 4) ---
 
     def _window_closed(self, worker: _Worker, work: Work) -> None:
-        """On the loop's thread: ``work``'s awaiter has resumed without claiming
-        ``worker``, if it is still returning for ``work``; it does what point 3 says."""
+        """``work``'s awaiter has resumed without claiming ``worker`` (on the loop's
+        thread), or never will (its loop is gone); if the thread is still returning for
+        ``work``, it does what point 3 says."""
         with self._lock:
             if worker.returned is not work:
                 return  # claimed since, or released by shutdown
@@ -129,7 +132,7 @@ class PoolThreads:
 
     def _reserve_thread_locked(self) -> str | None:
         """Counts in a starting thread if the invariant and the bound allow one; its name."""
-        if self._starting or self._idle is not None or self._threads >= self._max_threads:
+        if self._starting or self._idle is not None or self._threads >= self._max_threads or self._exiting:
             return None
         self._starting = True
         self._threads += 1
@@ -199,24 +202,59 @@ class PoolThreads:
         """Settles the thread's next state (point 3), delivers ``done``, and returns the
         state: see ``_after``."""
         with self._lock:
-            self._busy -= 1
-            self._completed += 1
-            if self._closed:
-                self._all_threads_gone.notify_all()  # a call less for exit to wait for
-            home = done.home
-            # A cancelled awaiter has resumed already: no continuation to wait for.
-            if home is None or done.cancel_requested or self._queued or self._closed:
-                state = self._next_locked(worker)
+            closed = self._closed
+            if closed:
+                state = "busy"  # for now: settled after the delivery, below
+                self._delivering += 1
             else:
-                state = "returning"
-                worker.work = None
-                worker.home, worker.returned = home, done
-                done.returning = worker
-                returning = self._homes.get(home)
-                if returning is None:
-                    returning = self._homes[home] = deque()
-                returning.append(worker)
-                self._returning += 1
+                self._call_done_locked()
+                home = done.home
+                # A cancelled awaiter has resumed already: no continuation to wait for.
+                if home is None or done.cancel_requested or self._queued:
+                    state = self._next_locked(worker)
+                else:
+                    state = "returning"
+                    worker.work = None
+                    worker.home, worker.returned = home, done
+                    done.returning = worker
+                    returning = self._homes.get(home)
+                    if returning is None:
+                        returning = self._homes[home] = deque()
+                    returning.append(worker)
+                    self._returning += 1
+        self._deliver(done)
+        if closed:
+            # Shut down, no thread returns or idles, so the call counts as running until
+            # it is delivered: the Limiter it tells may pass on a call it held (point 7),
+            # which this thread then takes, and exit waits until then.
+            with self._lock:
+                self._delivering -= 1
+                self._call_done_locked()
+                self._all_threads_gone.notify_all()  # a call less for exit to wait for
+                state = self._next_locked(worker)
+        return state
+
+    def _call_done_locked(self) -> None:
+        self._busy -= 1
+        self._completed += 1
+
+    def _run_on_this_thread(self, work: Work) -> None:
+        """Runs and delivers ``work``, taken from the queue, on the calling thread, which
+        is none of the pool's (the exiting one: see exit.py), as a pool thread would:
+        inside, ``offload.cancelled()`` and ``call_on_loop()`` find the call."""
+        previous = _worker_of_current_thread()
+        worker = _current.worker = _Worker(self, threading.current_thread().name)
+        worker.work = work
+        try:
+            work.run()
+        finally:
+            _current.worker = previous
+        with self._lock:
+            self._completed += 1
+        self._deliver(work)
+
+    @staticmethod
+    def _deliver(done: Work) -> None:
         try:
             done.deliver()
         except BaseException as exc:
@@ -226,7 +264,6 @@ class PoolThreads:
             # the failure as an uncaught exception in a thread is reported, and serve on.
             thread = threading.current_thread()
             threading.excepthook(threading.ExceptHookArgs((type(exc), exc, exc.__traceback__, thread)))
-        return state
 
     def _after(self, worker: _Worker, state: str) -> Work | None:
         """The thread's next call in ``state``, waiting for one if it is not busy."""

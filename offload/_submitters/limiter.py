@@ -5,7 +5,9 @@ A Limiter sits in front of a pool: it passes at most ``total`` of its calls to t
 at a time and holds the rest, in FIFO order, without a thread. A held call that is
 cancelled never runs; a call that finishes passes its place to the oldest held one,
 from the pool thread, without a trip through the event loop. It works the same under
-asyncio, uvloop and trio, since it never touches the loop.
+asyncio, uvloop and trio, since it never touches the loop. A held call counts as
+submitted to the pool: it runs even if the pool shuts down meanwhile, and the pool's
+``shutdown(wait=True)`` and interpreter exit wait for it (the pool's point 7).
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from collections import deque
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from .._base.checks import count
-from .._base.errors import PoolClosedError
 from .._base.fork import start_fresh
 from .._calls.submit import submit
 from .._pool.pool import Pool
@@ -59,6 +60,9 @@ class Limiter:
         self._total: int = count(total, "Limiter total")
         self._pool = pool if pool is not None else default_pool()
         start_fresh(self)
+        # A call held here was submitted: the pool runs it even if it is shut down
+        # meanwhile, and waits for it (see Holder).
+        self._pool._add_holder(self)
 
     def _reset_after_fork(self) -> None:
         """Makes the lock and an empty limiter; also run in the child after a fork."""
@@ -67,6 +71,7 @@ class Limiter:
         self._running = 0  # calls passed to the pool and not done
         self._order: deque[Work] = deque()  # held calls, oldest first; cancelled ones skipped
         self._held: set[Work] = set()
+        self._passing: set[Work] = set()  # taken from _held, not yet in the pool
 
     @property
     def total(self) -> int:
@@ -102,11 +107,15 @@ class Limiter:
 
     def _submit(self, work: Work) -> None:
         with self._lock:
-            if self._running >= self._total:
+            full = self._running >= self._total
+            if full and not self._pool.closed:
                 self._order.append(work)
                 self._held.add(work)
                 return
-            self._running += 1
+            if not full:
+                self._running += 1
+        if full:  # a call held now would be passed to a pool that refuses new calls
+            raise self._pool._closed_error()
         try:
             self._pool._submit(work)
         except BaseException:
@@ -139,26 +148,17 @@ class Limiter:
             if work is None:
                 self._running -= 1
                 return
+            self._passing.add(work)
         try:
-            self._pool._submit(work)
-        except PoolClosedError as exc:
-            self._fail_held(work, exc)
+            self._pool._submit(work, admitted=True)
+        finally:
+            with self._lock:
+                self._passing.discard(work)
 
-    def _fail_held(self, first: Work, error: PoolClosedError) -> None:
-        """Fails ``first`` and every call still held, since the pool takes no more.
-
-        Failed one by one, each call's ``_done`` would pass its place to the next held
-        call from inside this one: a frame per held call, and 2,000 held calls ended the
-        pool thread with a RecursionError, answering none. Instead each gets a place
-        now, and its failure frees it again.
-        """
+    def held_calls(self) -> list[Work]:
+        """The calls held, and those being passed to the pool (see Holder)."""
         with self._lock:
-            failing = [first]
-            while (work := self._next_held_locked()) is not None:
-                failing.append(work)
-            self._running += len(failing) - 1
-        for work in failing:
-            work.fail(PoolClosedError(*error.args))  # one each: a raise extends its traceback
+            return [*self._held, *self._passing]
 
     def _next_held_locked(self) -> Work | None:
         while self._held:

@@ -24,6 +24,8 @@ def test_results_that_finish_together_wake_the_loop_once(
 
 
 class _FaultySettle:
+    returning = None
+
     def settle(self) -> None:
         raise ValueError("broken outcome")
 

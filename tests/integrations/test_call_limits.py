@@ -4,6 +4,7 @@ lookups process-wide by default (``dns_limit``), and ``limits`` bounds any funct
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 import threading
 from typing import Any
@@ -116,6 +117,34 @@ def test_limits_bound_any_function(default_pool: offload.Pool, gate: Gate) -> No
     asyncio.run(main())
 
 
+def test_limits_see_through_to_thread_and_partials(default_pool: offload.Pool, gate: Gate) -> None:
+    # asyncio.to_thread submits functools.partial(Context.run, fn); Starlette and
+    # FastAPI wrap calls in functools.partial(fn): a limit on fn bounds them all.
+    probe = ConcurrencyProbe(gate())
+
+    async def main() -> None:
+        offload.install(limits={probe.task: 2})
+        loop = asyncio.get_running_loop()
+        calls = asyncio.gather(
+            *(asyncio.to_thread(probe.task) for _ in range(3)),
+            *(asyncio.to_thread(functools.partial(probe.task)) for _ in range(3)),
+            *(loop.run_in_executor(None, functools.partial(probe.task)) for _ in range(3)),
+        )
+        try:
+            await asyncio.to_thread(probe.wait_inside, 2)
+            # The other 7 are held by the limiter, neither running nor queued in the pool
+            # (which runs this wait too).
+            stats = default_pool.stats
+            await asyncio.to_thread(wait_until, lambda: (stats().busy, stats().queued) == (3, 0))
+            assert probe.peak == 2
+        finally:
+            probe.release.set()  # else asyncio.run waits for them after a failure
+        await calls
+        assert probe.peak == 2
+
+    asyncio.run(main())
+
+
 def test_a_held_call_cancelled_never_runs_and_frees_nothing(default_pool: offload.Pool, gate: Gate) -> None:
     release = gate()
     ran: list[int] = []
@@ -143,7 +172,8 @@ def test_a_held_call_cancelled_never_runs_and_frees_nothing(default_pool: offloa
     assert ran == [1, 3]
 
 
-def test_held_calls_fail_when_the_pool_shuts_down(make_pool: MakePool, gate: Gate) -> None:
+def test_held_calls_run_when_the_pool_shuts_down(make_pool: MakePool, gate: Gate) -> None:
+    # They were submitted before the shutdown, as a queued call was; the limit holds.
     pool = make_pool(max_threads=4)
     release = gate()
     limiter = offload.Limiter(1, pool=pool)
@@ -154,9 +184,35 @@ def test_held_calls_fail_when_the_pool_shuts_down(make_pool: MakePool, gate: Gat
     pool.shutdown(wait=False)
     release.set()
     assert running.result(timeout=10) is True
-    with pytest.raises(offload.PoolClosedError):
-        held.result(timeout=10)
+    assert held.result(timeout=10) is True
     assert limiter.running == 0
+
+
+def test_shutdown_of_an_executor_with_limits_runs_every_call(gate: Gate) -> None:
+    # As ThreadPoolExecutor does: the end of a with block waits for every call
+    # submitted, those a limit still holds included, and runs them.
+    release = gate()
+    ran: list[int] = []
+    lock = threading.Lock()
+    peak, now = 0, 0
+
+    def write(n: int) -> int:
+        nonlocal peak, now
+        with lock:
+            now += 1
+            peak = max(peak, now)
+        if n == 0:
+            release.wait()
+        with lock:
+            now -= 1
+            ran.append(n)
+        return n
+
+    with offload.Executor(max_workers=4, limits={write: 1}) as executor:
+        futures = [executor.submit(write, n) for n in range(4)]
+        release.set()
+    assert [future.result(timeout=0) for future in futures] == [0, 1, 2, 3]
+    assert (sorted(ran), peak) == ([0, 1, 2, 3], 1)
 
 
 @pytest.mark.parametrize(

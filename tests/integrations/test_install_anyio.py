@@ -5,6 +5,8 @@ into the loop), and a clear refusal of an anyio it does not know."""
 from __future__ import annotations
 
 import contextvars
+import functools
+import math
 import threading
 import time
 from collections.abc import Iterator
@@ -17,8 +19,9 @@ from anyio import from_thread, to_thread
 import offload
 
 from ..support.loops import AnyioRun
-from ..support.polling import until
+from ..support.polling import until, wait_until
 from ..support.pools import Gate, MakePool, assert_invariant
+from ..support.scripts import run_exiting
 
 
 @pytest.fixture
@@ -116,6 +119,122 @@ def test_an_abandoned_call_still_queued_never_runs(
         offload.uninstall_anyio()
     assert ran == []
     assert pool.stats().completed == 1
+
+
+def test_a_call_trio_abandoned_does_not_return_to_the_finished_run(make_pool: MakePool, gate: Gate) -> None:
+    # Trio gives up on the call at the cancel; the run ends before the call does, and
+    # the thread that ran it must not stay counted as returning to that run.
+    pool = make_pool(idle_timeout=math.inf)
+    offload.install_anyio(pool)
+    started, release = gate(), gate()
+
+    def blocked() -> None:
+        started.set()
+        release.wait()
+
+    async def main() -> None:
+        with anyio.CancelScope() as scope:
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(functools.partial(to_thread.run_sync, blocked, abandon_on_cancel=True))
+                await until(started.is_set)
+                scope.cancel()
+
+    try:
+        anyio.run(main, backend="trio")
+    finally:
+        offload.uninstall_anyio()
+    release.set()
+    wait_until(lambda: pool.stats().busy == 0, what="the abandoned call to finish")
+    stats = assert_invariant(pool)
+    assert (stats.returning, stats.idle, stats.threads) == (0, 1, 1)
+
+
+def test_trio_keeps_its_own_default_limiter(make_pool: MakePool) -> None:
+    # anyio's calls get the pool's max_threads as tokens; plain trio.to_thread keeps 40.
+    import trio
+
+    offload.install_anyio(make_pool(max_threads=7))
+
+    async def tokens() -> tuple[float, float]:
+        await to_thread.run_sync(int)
+        return (
+            to_thread.current_default_thread_limiter().total_tokens,
+            trio.to_thread.current_default_thread_limiter().total_tokens,
+        )
+
+    try:
+        assert anyio.run(tokens, backend="trio") == (7, 40)
+    finally:
+        offload.uninstall_anyio()
+
+
+def test_exit_completes_a_call_whose_host_task_was_cancelled_natively() -> None:
+    # abandon_on_cancel=False, anyio's default (FastAPI's def endpoints, anyio.Path):
+    # asyncio.run() cancels the host task at its end; the write completes, as it does
+    # on anyio's own threads. The sleep only makes a write cut short unmistakable.
+    assert run_exiting(
+        """
+        import asyncio
+        import anyio
+
+        offload.install_anyio()
+        started = threading.Event()
+
+        def write():
+            started.set()
+            exiting.wait()
+            time.sleep(0.2)
+            print("written", flush=True)
+
+        async def background():
+            await anyio.to_thread.run_sync(write)
+
+        async def main():
+            asyncio.create_task(background())
+            await asyncio.to_thread(started.wait)
+
+        asyncio.run(main())
+        """
+    ) == ("written\n", "")
+
+
+def test_exit_leaves_a_call_trio_abandoned() -> None:
+    # As anyio on trio as shipped: trio's threads are daemon threads, and a call trio
+    # abandoned holds up nothing.
+    assert run_exiting(
+        """
+        import functools
+        import anyio
+
+        offload.install_anyio()
+        started = threading.Event()
+
+        def wait_for_ever():
+            started.set()
+            threading.Event().wait()
+
+        async def main():
+            with anyio.CancelScope() as scope:
+                async with anyio.create_task_group() as tasks:
+                    tasks.start_soon(
+                        functools.partial(anyio.to_thread.run_sync, wait_for_ever, abandon_on_cancel=True)
+                    )
+                    await anyio.to_thread.run_sync(started.wait)
+                    scope.cancel()
+            print("abandoned", flush=True)
+
+        anyio.run(main, backend="trio")
+        """
+    ) == ("abandoned\n", "")
+
+
+def test_a_closed_pool_is_refused_at_install() -> None:
+    closed = offload.Pool(name="closed")
+    closed.shutdown()
+    with pytest.raises(
+        offload.PoolClosedError, match=r"install_anyio\(\) needs an open pool; .* make a new one"
+    ):
+        offload.install_anyio(closed)
 
 
 def test_a_limiter_bounds_the_calls_running(anyio_run: AnyioRun, installed: offload.Pool) -> None:

@@ -233,11 +233,11 @@ def test_cancellation_arriving_as_a_limiter_hands_a_held_call_to_the_pool(
     ran: list[str] = []
     submit = pool._submit
 
-    def held_on_the_way(work: Any) -> None:
+    def held_on_the_way(work: Any, **how: bool) -> None:
         if threading.current_thread().name.startswith("race-"):
             arrived.set()
             proceed.wait()
-        submit(work)
+        submit(work, **how)
 
     monkeypatch.setattr(pool, "_submit", held_on_the_way)
 

@@ -10,6 +10,7 @@ import pytest
 import offload
 
 from ..support.loops import Runner
+from ..support.polling import wait_until
 from ..support.pools import ConcurrencyProbe, Gate, MakePool, start_blocker
 
 
@@ -136,7 +137,7 @@ class TestLimiter:
         with pytest.raises(TypeError, match=r"Limiter pool must be an offload\.Pool, not int"):
             offload.Limiter(1, pool=3)  # type: ignore[arg-type]
 
-    def test_a_closed_pool_fails_the_held_calls(
+    def test_a_closed_pool_runs_the_held_calls_and_refuses_new_ones(
         self, run: Runner[None], pool: offload.Pool, gate: Gate
     ) -> None:
         limiter = offload.Limiter(1, pool=pool)
@@ -144,12 +145,31 @@ class TestLimiter:
 
         async def main() -> None:
             first = limiter.run(release.wait)
-            held = limiter.run(int)
+            held = limiter.run(int, "7")
             pool.shutdown(wait=False)
+            with pytest.raises(offload.PoolClosedError, match="pool 'test' is shut down"):
+                limiter.run(int)  # a new call: it would be held, and is refused
             release.set()
             assert await first is True
-            with pytest.raises(offload.PoolClosedError):
-                await held
+            assert await held == 7
             assert (limiter.running, limiter.waiting) == (0, 0)
 
         run(main())
+
+    def test_pool_shutdown_waits_for_the_held_calls(self, pool: offload.Pool, gate: Gate) -> None:
+        limiter = offload.Limiter(1, pool=pool)
+        release = gate()
+        ran: list[str] = []
+        executor = offload.Executor(pool=pool, limits={ran.append: limiter, release.wait: limiter})
+        executor.submit(release.wait)
+        held = executor.submit(ran.append, "held")
+        wait_until(lambda: pool.stats().busy == 1, what="the first call to start")
+        pool.shutdown(wait=False)
+        waited = threading.Thread(target=pool.shutdown)  # wait=True
+        waited.start()
+        assert limiter.waiting == 1
+        assert waited.is_alive()
+        release.set()
+        waited.join(timeout=10)
+        assert not waited.is_alive()
+        assert (ran, held.done()) == (["held"], True)

@@ -30,3 +30,23 @@ def run_script(source: str, timeout: float = 60) -> subprocess.CompletedProcess[
         timeout=timeout,
         check=False,
     )
+
+
+# A child's prelude: ``exiting`` is set as the interpreter begins to exit, just before
+# offload's own exit hook runs (the hooks run newest first), so that a call can go on
+# running into exit without depending on how long anything takes.
+EXITING = """
+import threading, time
+import offload
+
+exiting = threading.Event()
+threading._register_atexit(exiting.set)
+"""
+
+
+def run_exiting(source: str) -> tuple[str, str]:
+    """Runs ``EXITING``, then ``source``, in a child interpreter that must exit with 0
+    within 30 s (a hang fails the test); returns its (stdout, stderr)."""
+    result = run_script(EXITING + textwrap.dedent(source), timeout=30)
+    assert result.returncode == 0, result.stderr
+    return result.stdout, result.stderr
