@@ -34,13 +34,22 @@ def run_script(source: str, timeout: float = 60) -> subprocess.CompletedProcess[
 
 # A child's prelude: ``exiting`` is set as the interpreter begins to exit, just before
 # offload's own exit hook runs (the hooks run newest first), so that a call can go on
-# running into exit without depending on how long anything takes.
+# running into exit without depending on how long anything takes. ``write`` is such a
+# call: it says it wrote only if exit lets it finish (the sleep only makes a write cut
+# short unmistakable; exit waits for it however long it takes).
 EXITING = """
 import threading, time
 import offload
 
 exiting = threading.Event()
 threading._register_atexit(exiting.set)
+started = threading.Event()
+
+def write():
+    started.set()
+    exiting.wait()
+    time.sleep(0.2)
+    print("cancelled:", offload.cancelled(), "- written", flush=True)
 """
 
 
