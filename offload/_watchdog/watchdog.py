@@ -86,6 +86,7 @@ class LoopWatchdog:
         self._last_beat = 0.0  # time.monotonic() of the loop's last turn
         self._probe_pending = False  # a probe is posted and the loop has not run it yet
         self._stopping = threading.Event()
+        self._watching = threading.Event()  # set by start() once its thread runs
         self._thread: threading.Thread | None = None
         # Set by start(), on the loop's thread.
         self._loop: asyncio.AbstractEventLoop
@@ -108,15 +109,20 @@ class LoopWatchdog:
             raise RuntimeError("this watchdog was started before; make a new one with watch_loop()")
         self._loop = loop
         self._loop_thread_id = threading.get_ident()
-        self._last_beat = time.monotonic()
-        # The first probe is posted here rather than at the watchdog thread's first look,
-        # so that a block that begins as start() returns is seen at that first look, however
-        # late it comes: on a loaded machine it can come after a block has ended, and a
-        # probe posted then would be answered at once.
-        self._probe_pending = True
-        loop.call_soon(self._turned)
         self._thread = threading.Thread(target=self._watch, name="offload-watchdog", daemon=True)
         self._thread.start()
+        # The watch begins now, not before the thread started: start() waits for the new
+        # thread, which a loaded machine can stretch past the threshold, and that wait is
+        # the watchdog's own, not a block of the program's to report.
+        with self._lock:
+            self._last_beat = time.monotonic()
+            # The first probe is posted here rather than at the watchdog thread's first
+            # look, so that a block that begins as start() returns is seen at that first
+            # look, however late it comes: on a loaded machine it can come after a block
+            # has ended, and a probe posted then would be answered at once.
+            self._probe_pending = True
+        loop.call_soon(self._turned)
+        self._watching.set()
 
     def stop(self) -> None:
         """Stops watching, once ``on_block`` has had the report of a block in progress.
@@ -158,6 +164,7 @@ class LoopWatchdog:
     # --- the watchdog's thread ---
 
     def _watch(self) -> None:
+        self._watching.wait()
         block: _Block | None = None
         wait = self._period
         # is_running() and is_closed() only read a flag, which is safe from any thread.

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
+import sqlite3
 import sys
 import threading
 import time
 import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from typing import Any
 
 import pytest
@@ -32,24 +35,42 @@ class Blocker:
     The first look finds the block; a block is marked in progress only after it, so the
     second look is the proof that it was. Each call then returns, and the block lasts
     exactly as long as the test needs: no sleeping, whatever the machine's load.
+
+    A test lets the loop turn once between the watchdog's start and its first call: the
+    block then begins in the call. Without that turn it would begin in start(), which
+    waits for the watchdog's thread to start, and a loaded machine can stretch that wait
+    past THRESHOLD; the first look would then find the loop in start(), not in the call.
     """
 
     def __init__(self) -> None:
-        self.released = {name: threading.Event() for name in ("first_call", "second_call")}
+        # Futures, not events: result() returns None where Event.wait() returns True,
+        # which would abort the sqlite3 query that hold() is made for.
+        self.released = {name: Future[None]() for name in ("first_call", "second_call")}
         self.sightings: Counter[str] = Counter()  # only the watchdog's thread writes it
 
+    def hold(self, name: str) -> Callable[[], None]:
+        """A call that holds its thread until the watchdog has seen a frame named ``name``
+        twice, then returns None, at once from then on. Made before the watch starts, as
+        the watchdog's thread reads ``released`` without a lock.
+
+        Only the standard library's code runs in it, so a report passes over it and names
+        the line that called it.
+        """
+        self.released[name] = Future()
+        return self.released[name].result
+
     def first_call(self) -> None:
-        self.released["first_call"].wait()
+        self.released["first_call"].result()
 
     def second_call(self) -> None:
-        self.released["second_call"].wait()
+        self.released["second_call"].result()
 
     def saw(self, stack: Stack) -> None:
         for name, released in self.released.items():
             if any(frame.name == name for frame in stack):
                 self.sightings[name] += 1
                 if self.sightings[name] == 2:
-                    released.set()
+                    released.set_result(None)
 
 
 @pytest.fixture
@@ -64,7 +85,8 @@ def blocker(monkeypatch: pytest.MonkeyPatch) -> Iterator[Blocker]:
     wrap_capture_stack(monkeypatch, capture_and_tell)
     yield blocker
     for released in blocker.released.values():  # a failing test must not hang
-        released.set()
+        if not released.done():
+            released.set_result(None)
 
 
 def line_of(call: Any) -> int:
@@ -77,6 +99,7 @@ def test_a_block_is_reported_once_naming_the_line_that_blocked(run: Runner[None]
 
     async def main() -> None:
         with offload.watch_loop(THRESHOLD, on_block=reports.append):
+            await asyncio.sleep(0)  # answers start()'s probe (see Blocker)
             blocker.first_call()
 
     run(main())
@@ -99,6 +122,7 @@ def test_the_stack_where_a_block_ended_is_reported_if_different(run: Runner[None
 
     async def main() -> None:
         async with offload.watch_loop(THRESHOLD, on_block=reports.append):
+            await asyncio.sleep(0)  # answers start()'s probe (see Blocker)
             blocker.first_call()
             blocker.second_call()  # no turn of the loop in between: the same block
 
@@ -123,6 +147,7 @@ async def block_twice(
 ) -> None:
     """Blocks the loop twice, watched, with a turn of the loop in between."""
     async with offload.watch_loop(THRESHOLD, on_block=on_block):
+        await asyncio.sleep(0)  # answers start()'s probe (see Blocker)
         blocker.first_call()
         # The loop turns while this waits, and that ends the block: reported now.
         await pool.run(wait_until, lambda: len(reports) == 1, what="the first report")
@@ -142,7 +167,7 @@ def test_nothing_is_reported_while_the_loop_stays_responsive(run: Runner[None], 
 
     async def main() -> None:
         async with offload.watch_loop(threshold=0.2, on_block=reports.append):
-            for _ in range(25):  # about 0.25 s: some 20 probes, all answered in time
+            for _ in range(25):  # about 0.25 s: some five probes, all answered in time
                 await asyncio.sleep(0.01)
                 await pool.run(sum, [1, 2])
 
@@ -236,12 +261,15 @@ def test_a_block_in_progress_when_the_loop_closes_is_reported(loop_name: str, bl
     loop = LOOP_FACTORIES[loop_name]()
     watchdog = offload.watch_loop(THRESHOLD, on_block=reports.append)
 
-    def start_block_and_stop() -> None:
+    def start() -> None:
         watchdog.start()
-        blocker.first_call()
-        loop.stop()  # asyncio stops before it runs the watchdog's probe; uvloop runs it
+        loop.call_soon(block_and_stop)  # after start()'s probe (see Blocker)
 
-    loop.call_soon(start_block_and_stop)
+    def block_and_stop() -> None:
+        blocker.first_call()
+        loop.stop()  # asyncio stops before it runs the watchdog's next probe; uvloop runs it
+
+    loop.call_soon(start)
     loop.run_forever()
     loop.close()  # without watchdog.stop(): the watchdog ends with the loop
     wait_until(lambda: len(reports) == 1, what="the report")
@@ -291,6 +319,7 @@ def test_reports_are_logged_by_default(
 ) -> None:
     async def main() -> None:
         with offload.watch_loop(THRESHOLD):
+            await asyncio.sleep(0)  # answers start()'s probe (see Blocker)
             blocker.first_call()
 
     with caplog.at_level(logging.WARNING, logger="offload"):
@@ -399,13 +428,28 @@ def test_a_bad_on_block_fails_at_once() -> None:
 
 
 def test_the_example_names_the_sqlite3_query_and_not_its_offloaded_twin(
-    run: Runner[None], default_pool: offload.Pool
+    run: Runner[None], default_pool: offload.Pool, blocker: Blocker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Each query lasts as long as the test needs, however fast the machine runs it:
+    # sqlite3 calls a progress handler as a query runs, and the handler waits there. The
+    # query on the loop's thread waits until the watchdog has seen it (Blocker.hold). The
+    # offloaded twin waits for turns of the loop, so the loop provably turns while it
+    # runs; on the loop's own thread call_on_loop() raises, and that aborts the query.
+    progress_handlers: Iterator[Callable[[], int | None]] = iter(
+        [blocker.hold("total"), functools.partial(offload.call_on_loop, int)]
+    )
+    connect = sqlite3.connect
+
+    def connect_with_progress(database: str) -> sqlite3.Connection:
+        db = connect(database)
+        db.set_progress_handler(next(progress_handlers), 1000)  # every 1000 steps of sqlite's VM
+        return db
+
+    monkeypatch.setattr(sqlite3, "connect", connect_with_progress)
     reports: list[offload.BlockReport] = []
     said: list[str] = []
-    # Big enough to take many times the example's 50 ms threshold on any machine.
-    run(load_example("find_blocking_calls").main(n=300_000, on_block=reports.append, say=said.append))
-    assert said[1::2] == ["on_the_loop: sum = 45000150000", "offloaded: sum = 45000150000"]
+    run(load_example("find_blocking_calls").main(n=1000, on_block=reports.append, say=said.append))
+    assert said[1::2] == ["on_the_loop: sum = 500500", "offloaded: sum = 500500"]
     [report] = reports
     assert report.where is not None
     assert (report.where.filename, report.where.name) == (str(EXAMPLES / "find_blocking_calls.py"), "total")
