@@ -38,12 +38,16 @@ class AsyncioCall(CallBody, asyncio.Future[Any]):
     def cancel(self, msg: Any | None = None) -> bool:
         if self.done():
             return False
-        self._submitter._cancel(self)
+        if self._submitter._cancel(self):
+            self.dropped()
         with _nested_lock:
             nested = getattr(self, "_nested", None)
         if nested is not None:
             nested.cancel()
         return super().cancel(msg=msg)
+
+    def dropped(self) -> None:
+        """Told that the call, cancelled before it started, will never run."""
 
     def settle(self) -> None:
         if self.done():  # cancelled while its outcome was on the way

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from .._calls.body import Submitter
     from .._calls.delivery import AsyncioInbox
 
-__all__ = ["Executor", "checked_limits"]
+__all__ = ["Executor", "InFlightCall", "checked_limits"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -135,7 +135,7 @@ class Executor(concurrent.futures.ThreadPoolExecutor):
         self._thread_initargs = initargs
         self._in_thread = threading.local()  # .context: this executor's, in each thread
         self._broken_reason: str | None = None  # guarded by the lock of _in_flight
-        self._in_flight: InFlight[ExecutorCall, ExecutorCall] = InFlight()  # submitted, not finished
+        self._in_flight: InFlight[InFlightCall, InFlightCall] = InFlight()  # submitted, not finished
         start_fresh(self)
 
     def _reset_after_fork(self) -> None:
@@ -159,13 +159,22 @@ class Executor(concurrent.futures.ThreadPoolExecutor):
             TypeError: ``fn`` is not callable, or is a coroutine function (or the
                 function inside it is, if it is a ``functools.partial``).
         """
-        # On the loop's thread for every run_in_executor(). asyncio.to_thread submits
-        # every call as functools.partial(Context.run, fn), Starlette as partial(fn):
-        # the function inside is what a limit names, and its code flags answer
-        # check_callable() at once, where the partial would send it through inspect.
+        submitter, inner = self._submitter_for(fn)
+        call = ExecutorCall(self, submitter, fn, args, kwargs)
+        self._start(call, inner)
+        return call
+
+    def _submitter_for(self, fn: Callable[..., object]) -> tuple[Submitter, object]:
+        """What ``fn``'s calls are submitted to (the Limiter that bounds it, or the pool),
+        and the function inside ``fn``.
+
+        On the loop's thread for every run_in_executor(). asyncio.to_thread submits every
+        call as functools.partial(Context.run, fn), Starlette as partial(fn): the
+        function inside is what a limit names, and its code flags answer
+        check_callable() at once, where the partial would send it through inspect.
+        """
         inner = inner_function(fn) if type(fn) is partial else fn
-        submitter: Submitter = self._pool
-        limiters, in_flight = self._limiters, self._in_flight
+        limiters = self._limiters
         if limiters:  # install() always has some: for the DNS bound
             try:
                 limiter = limiters.get(fn)
@@ -174,8 +183,13 @@ class Executor(concurrent.futures.ThreadPoolExecutor):
             except TypeError:  # unhashable, so in no limit
                 limiter = None
             if limiter is not None:
-                submitter = limiter
-        call = ExecutorCall(self, submitter, fn, args, kwargs)
+                return limiter, inner
+        return self._pool, inner
+
+    def _start(self, call: InFlightCall, inner: object) -> None:
+        """Counts ``call`` in and submits it, unless the executor is broken or shut down,
+        or ``inner``, the function it calls, cannot be offloaded."""
+        in_flight = self._in_flight
         with in_flight.lock:
             if self._broken_reason is not None:
                 raise BrokenThreadPool(self._broken_reason)
@@ -184,11 +198,10 @@ class Executor(concurrent.futures.ThreadPoolExecutor):
             in_flight.add(call, call)
         try:
             check_callable(inner)  # after the checks above, as ThreadPoolExecutor has them first
-            submitter._submit(call)
+            call._submitter._submit(call)
         except BaseException:
             self._finished(call)
             raise
-        return call
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stops accepting calls; may be called more than once.
@@ -209,13 +222,13 @@ class Executor(concurrent.futures.ThreadPoolExecutor):
             )
         pending = self._in_flight.close()
         for call in pending if cancel_futures else ():
-            call.cancel()  # only those not yet running are cancelled
+            call.cancel_if_queued()
         if self._owns_pool:
             self._pool.shutdown(wait=wait)
         if wait:
             self._in_flight.wait_until_none_left()
 
-    def _finished(self, call: ExecutorCall) -> None:
+    def _finished(self, call: InFlightCall) -> None:
         self._in_flight.finished(call)
 
     def _thread_context(self) -> contextvars.Context:
@@ -246,7 +259,24 @@ class Executor(concurrent.futures.ThreadPoolExecutor):
             call.fail_if_pending(BrokenThreadPool(reason))
 
 
-class ExecutorCall(CallBody, concurrent.futures.Future[Any]):
+class InFlightCall(CallBody):
+    """A call an Executor has submitted and not seen finish: its ``concurrent.futures``
+    Future (ExecutorCall), or the asyncio Future of a loop's run_in_executor()
+    (loop_executor.py). Each has these, called from any thread."""
+
+    if not TYPE_CHECKING:
+        __slots__ = ()
+
+    if TYPE_CHECKING:  # each subclass's own
+
+        def cancel_if_queued(self) -> None:
+            """Cancels the call if it has not started."""
+
+        def fail_if_pending(self, error: BaseException) -> None:
+            """Fails the call with ``error`` unless it has started; for a broken executor."""
+
+
+class ExecutorCall(InFlightCall, concurrent.futures.Future[Any]):
     """One call submitted through an Executor: the Future it returns, and the pool's Work."""
 
     __slots__ = (*CallBody.BODY_SLOTS, "_executor", "_ran")
@@ -281,8 +311,10 @@ class ExecutorCall(CallBody, concurrent.futures.Future[Any]):
             self._executor._finished(self)
         return True
 
+    def cancel_if_queued(self) -> None:
+        self.cancel()  # a running call's Future refuses
+
     def fail_if_pending(self, error: BaseException) -> None:
-        """Fails the call with ``error`` unless it has started; for a broken executor."""
         if self._submitter._cancel(self):
             self.set_exception(error)
             self._executor._finished(self)

@@ -25,6 +25,7 @@ from .._base.checks import count
 from .._submitters.default import default_pool
 from .._submitters.limiter import Limiter
 from .executor import Executor, checked_limits
+from .loop_executor import route_default_calls
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Mapping
@@ -98,6 +99,7 @@ def install(
     pool = default_pool()
     executor = Executor(pool=pool, limits={**_dns_limits(loop, pool, dns_limit), **checked_limits(limits)})
     loop.set_default_executor(executor)
+    route_default_calls(loop, executor)
     return executor
 
 
