@@ -32,8 +32,8 @@ What follows from it, and how the code keeps it:
    that loop otherwise.
 2. A starting thread takes the oldest queued call and, if calls are still queued, starts
    the next thread before it runs its own. Growth is a chain, one thread starting at a
-   time, and the thread that submits (the event loop's) never waits for a thread to
-   start: it hands ``Thread.start()`` to a raw helper thread.
+   time, and no thread waits for the one it starts to run (see ``_launch``, in
+   threads.py): not the event loop's, which submits, nor a starting thread's own call.
 3. A thread that finishes a call takes the oldest queued call. If none is queued, and
    the call came from an event loop, it becomes a thread returning to that loop; it is
    so counted *before* it delivers the outcome, so that the awaiter's next call,
@@ -322,7 +322,7 @@ class Pool(PoolThreads, ShutsDownOnExit):
         if worker is not None:
             worker.wake.release()
         elif name is not None:
-            self._start_thread_detached(name)
+            self._start_thread(name)
         elif dropped:
             work.fail(asyncio.CancelledError("the call was cancelled before it reached the pool"))
 

@@ -64,6 +64,37 @@ class _Worker:
         self.pool._window_closed(self, work)
 
 
+# Thread.start() waits until the new thread runs, and the thread that starts one is the
+# event loop's, or a pool thread with a call of its own to run: _launch() starts it as
+# Thread.start() does, through the same internals of the threading module, without that
+# wait (one OS thread per thread started, the starter never waiting); where they are
+# not found, it calls Thread.start().
+_start_joinable_thread = getattr(_thread, "start_joinable_thread", None)  # Python 3.13+
+_LAUNCHES = all(hasattr(threading, name) for name in ("_limbo", "_active_limbo_lock")) and hasattr(
+    threading.Thread, "_bootstrap"
+)
+
+
+def _launch(thread: threading.Thread) -> None:
+    """``thread.start()``, but for its wait for the new thread to run (see above)."""
+    if not _LAUNCHES:
+        thread.start()
+        return
+    limbo, limbo_lock = threading._limbo, threading._active_limbo_lock  # type: ignore[attr-defined]
+    with limbo_lock:
+        limbo[thread] = thread
+    try:
+        if _start_joinable_thread is not None:
+            handle = thread._handle  # type: ignore[attr-defined]
+            _start_joinable_thread(thread._bootstrap, handle=handle, daemon=thread.daemon)  # type: ignore[attr-defined]
+        else:
+            _thread.start_new_thread(thread._bootstrap, ())  # type: ignore[attr-defined]
+    except BaseException:
+        with limbo_lock:
+            del limbo[thread]
+        raise
+
+
 _current = threading.local()
 
 
@@ -140,20 +171,11 @@ class PoolThreads:
         self._names_given += 1
         return f"{self._name}-{self._names_given}"
 
-    def _start_thread_detached(self, name: str) -> None:
-        # Thread.start() blocks until the new thread runs, and the submitting thread is
-        # the event loop's: a raw helper thread (which registers nothing with the
-        # threading module) makes that call instead.
-        try:
-            _thread.start_new_thread(self._start_thread, (name,))
-        except Exception as exc:
-            self._thread_failed_to_start(exc)
-
     def _start_thread(self, name: str) -> None:
         worker = _Worker(self, name)
         thread = threading.Thread(target=self._serve, args=(worker,), name=name, daemon=True)
         try:
-            thread.start()
+            _launch(thread)
         except Exception as exc:
             self._thread_failed_to_start(exc)
 

@@ -19,7 +19,14 @@ import offload
 from ..support.loops import LOOP_FACTORIES, Runner
 from ..support.polling import wait_until
 from ..support.pools import Gate, MakePool, assert_invariant, start_blocker
-from ..support.seams import outcomes_waiting, refuse_thread_starts, value_of, wrap_schedule_drain, wrap_settle
+from ..support.seams import (
+    outcomes_waiting,
+    refuse_thread_starts,
+    value_of,
+    wrap_schedule_drain,
+    wrap_settle,
+    wrap_thread_starts,
+)
 
 # How long a test waits for an outcome before calling it lost (a liveness deadline,
 # not a timing assertion: a sound pool delivers in milliseconds).
@@ -49,14 +56,13 @@ def test_thread_start_failure_in_the_chain_leaves_calls_to_running_threads(
     run: Runner[None], pool: offload.Pool, gate: Gate, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     release = gate()
-    original_start = threading.Thread.start
 
-    def start_only_first(thread: threading.Thread) -> None:
+    def start_only_first(launch: Callable[[threading.Thread], None], thread: threading.Thread) -> None:
         if thread.name != "test-1":
             raise RuntimeError("can't start new thread")
-        original_start(thread)
+        launch(thread)
 
-    monkeypatch.setattr(threading.Thread, "start", start_only_first)
+    wrap_thread_starts(monkeypatch, start_only_first)
 
     async def main() -> None:
         calls = [pool.run(release.wait) for _ in range(3)]

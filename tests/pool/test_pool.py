@@ -7,6 +7,7 @@ import contextvars
 import math
 import sys
 import threading
+from collections.abc import Callable
 
 import anyio
 import pytest
@@ -17,6 +18,7 @@ from ..support.loops import AnyioRun, Runner
 from ..support.polling import wait_until, windows_closed
 from ..support.pools import Gate, MakePool, assert_invariant, start_blocker
 from ..support.scripts import run_script
+from ..support.seams import wrap_thread_starts
 
 
 def test_sequential_calls_run_on_one_thread(run: Runner[None], pool: offload.Pool) -> None:
@@ -117,26 +119,30 @@ def test_the_bound_holds_under_a_large_burst(run: Runner[None], make_pool: MakeP
     run(main())
 
 
-def test_the_loop_thread_never_starts_a_thread_itself(
+def test_no_thread_waits_for_the_thread_it_starts(
     run: Runner[None], pool: offload.Pool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Thread.start() waits for the new thread to run; the loop's thread must not.
+    # Thread.start() waits for the new thread to run: the pool never calls it, and starts
+    # its threads without that wait (through the seam wrap_thread_starts), the first from
+    # the loop's thread, each next one from the thread before it.
+    waited: list[str] = []
+    monkeypatch.setattr(threading.Thread, "start", lambda thread: waited.append(thread.name))
     starters: list[int] = []
-    original_start = threading.Thread.start
 
-    def recording_start(thread: threading.Thread) -> None:
+    def recording(launch: Callable[[threading.Thread], None], thread: threading.Thread) -> None:
         starters.append(threading.get_ident())
-        original_start(thread)
+        launch(thread)
 
-    monkeypatch.setattr(threading.Thread, "start", recording_start)
+    wrap_thread_starts(monkeypatch, recording)
     barrier = threading.Barrier(4, timeout=10)
 
     async def main() -> None:
         await asyncio.gather(*(pool.run(barrier.wait) for _ in range(4)))
 
     run(main())
+    assert waited == []
     assert len(starters) == 4
-    assert threading.get_ident() not in starters
+    assert starters.count(threading.get_ident()) == 1
 
 
 def test_a_finished_thread_exits_if_another_is_waiting(

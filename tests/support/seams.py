@@ -78,7 +78,16 @@ def value_of(call: Any) -> Any:
 
 def refuse_thread_starts(monkeypatch: pytest.MonkeyPatch, refuse: Callable[..., None]) -> None:
     """Makes the pool's start of a new thread call ``refuse`` instead (which raises)."""
-    monkeypatch.setattr(threads._thread, "start_new_thread", refuse)
+    monkeypatch.setattr(threads, "_launch", refuse)
+
+
+def wrap_thread_starts(
+    monkeypatch: pytest.MonkeyPatch,
+    wrapper: Callable[[Callable[[threading.Thread], None], threading.Thread], None],
+) -> None:
+    """Hooks the pool's start of a new thread: ``wrapper(original, thread)`` runs instead."""
+    original = threads._launch
+    monkeypatch.setattr(threads, "_launch", lambda thread: wrapper(original, thread))
 
 
 def wrap_capture_stack(
