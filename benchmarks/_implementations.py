@@ -9,17 +9,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import queue
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import offload
 
-__all__ = ["BASELINE", "IMPLEMENTATIONS", "Call", "open_implementation"]
+__all__ = ["BASELINE", "FLOOR", "IMPLEMENTATIONS", "Call", "open_implementation"]
 
 Call = Callable[..., Awaitable[Any]]
 
 BASELINE = "asyncio.to_thread"
+FLOOR = "floor"
 IMPLEMENTATIONS = (
     "offload",
     "offload.install()",
@@ -27,7 +30,12 @@ IMPLEMENTATIONS = (
     "run_in_executor(None)",
     "ThreadPoolExecutor(64)",
     "anyio.to_thread",
+    FLOOR,
 )
+
+#: Threads of the floor, started before it is measured and kept: as many as the
+#: ThreadPoolExecutor measured beside it.
+FLOOR_THREADS = 64
 
 
 @contextlib.asynccontextmanager
@@ -57,5 +65,59 @@ async def open_implementation(name: str) -> AsyncIterator[Call]:
         import anyio.to_thread
 
         yield anyio.to_thread.run_sync
+    elif name == FLOOR:
+        async with _floor(loop) as call:
+            yield call
     else:
         raise ValueError(f"unknown implementation {name!r}; choose from {', '.join(IMPLEMENTATIONS)}")
+
+
+@contextlib.asynccontextmanager
+async def _floor(loop: asyncio.AbstractEventLoop) -> AsyncIterator[Call]:
+    """The least bookkeeping a hand-off can have on this interpreter, to read the others'
+    figures against: threads started beforehand and kept, a ``SimpleQueue`` in, one
+    ``call_soon_threadsafe()`` per outcome out. Not a pool anyone should use: it starts
+    all its threads up front, holds them for ever, and knows nothing of cancellation,
+    limits or exit."""
+    jobs: queue.SimpleQueue[tuple[asyncio.Future[Any], Callable[..., Any], tuple[Any, ...]] | None]
+    jobs = queue.SimpleQueue()
+
+    def serve() -> None:
+        while (job := jobs.get()) is not None:
+            future, fn, args = job
+            try:
+                result = fn(*args)
+            except BaseException as exc:
+                loop.call_soon_threadsafe(_settle, future, None, exc)
+            else:
+                loop.call_soon_threadsafe(_settle, future, result, None)
+
+    threads = [threading.Thread(target=serve, name="floor", daemon=True) for _ in range(FLOOR_THREADS)]
+    for thread in threads:
+        thread.start()
+
+    def call(fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        future = loop.create_future()
+        jobs.put((future, fn, args))
+        return future
+
+    try:
+        yield call
+    finally:
+        for _ in threads:
+            jobs.put(None)
+        await asyncio.to_thread(_join, threads)
+
+
+def _join(threads: list[threading.Thread]) -> None:
+    for thread in threads:
+        thread.join()
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is None:
+        future.set_result(result)
+    else:
+        future.set_exception(error)

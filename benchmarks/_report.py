@@ -13,7 +13,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ._implementations import BASELINE
+from ._implementations import BASELINE, FLOOR
 from ._scenarios import METRICS, SCENARIOS
 
 __all__ = ["Results", "compare", "markdown", "plot", "print_tables"]
@@ -35,10 +35,11 @@ class Results:
         values = self.values.get(key)
         return statistics.median(values) if values else None
 
-    def ratio(self, key: Key) -> float | None:
-        """How many times better than the baseline; above 1 means better."""
+    def ratio(self, key: Key, against: str = BASELINE) -> float | None:
+        """How many times better than ``against`` (the baseline, or the floor); above 1
+        means better."""
         loop, scenario, _, metric = key
-        mine, theirs = self.median(key), self.median((loop, scenario, BASELINE, metric))
+        mine, theirs = self.median(key), self.median((loop, scenario, against, metric))
         if not mine or not theirs:
             return None
         return theirs / mine if METRICS[metric].lower_is_better else mine / theirs
@@ -59,6 +60,7 @@ class Results:
                     "values": values,
                     "median": statistics.median(values),
                     "ratio_vs_baseline": self.ratio((loop, scenario, implementation, metric)),
+                    "ratio_vs_floor": self.ratio((loop, scenario, implementation, metric), FLOOR),
                 }
                 for (loop, scenario, implementation, metric), values in self.values.items()
             ],
