@@ -6,6 +6,7 @@ an awaitable, the way a user would write it with that library.
 
 from __future__ import annotations
 
+import _thread
 import asyncio
 import contextlib
 import functools
@@ -17,7 +18,15 @@ from typing import Any
 
 import offload
 
-__all__ = ["BASELINE", "FLOOR", "IMPLEMENTATIONS", "Call", "open_implementation"]
+__all__ = [
+    "BASELINE",
+    "FLOOR",
+    "IMPLEMENTATIONS",
+    "RAW_THREAD",
+    "THREAD_PER_CALL",
+    "Call",
+    "open_implementation",
+]
 
 Call = Callable[..., Awaitable[Any]]
 
@@ -36,6 +45,12 @@ IMPLEMENTATIONS = (
 #: Threads of the floor, started before it is measured and kept: as many as the
 #: ThreadPoolExecutor measured beside it.
 FLOOR_THREADS = 64
+
+#: A new thread for every call, started the cheapest way there is and the threading
+#: module's way: what the thread_start scenario measures offload's growth against.
+RAW_THREAD = "_thread.start_new_thread"
+THREAD_START = "Thread.start()"
+THREAD_PER_CALL = (RAW_THREAD, THREAD_START)
 
 
 @contextlib.asynccontextmanager
@@ -68,8 +83,13 @@ async def open_implementation(name: str) -> AsyncIterator[Call]:
     elif name == FLOOR:
         async with _floor(loop) as call:
             yield call
+    elif name == RAW_THREAD:
+        yield functools.partial(_thread_per_call, loop, _thread.start_new_thread)
+    elif name == THREAD_START:
+        yield functools.partial(_thread_per_call, loop, _start_thread)
     else:
-        raise ValueError(f"unknown implementation {name!r}; choose from {', '.join(IMPLEMENTATIONS)}")
+        known = ", ".join((*IMPLEMENTATIONS, *THREAD_PER_CALL))
+        raise ValueError(f"unknown implementation {name!r}; choose from {known}")
 
 
 @contextlib.asynccontextmanager
@@ -107,6 +127,30 @@ async def _floor(loop: asyncio.AbstractEventLoop) -> AsyncIterator[Call]:
         for _ in threads:
             jobs.put(None)
         await asyncio.to_thread(_join, threads)
+
+
+def _thread_per_call(
+    loop: asyncio.AbstractEventLoop,
+    start: Callable[[Callable[[], None], tuple[()]], object],
+    fn: Callable[..., Any],
+    *args: Any,
+) -> asyncio.Future[Any]:
+    future = loop.create_future()
+
+    def run() -> None:
+        try:
+            result = fn(*args)
+        except BaseException as exc:
+            loop.call_soon_threadsafe(_settle, future, None, exc)
+        else:
+            loop.call_soon_threadsafe(_settle, future, result, None)
+
+    start(run, ())
+    return future
+
+
+def _start_thread(target: Callable[[], None], args: tuple[()]) -> None:
+    threading.Thread(target=target, args=args, daemon=True).start()
 
 
 def _join(threads: list[threading.Thread]) -> None:

@@ -20,6 +20,8 @@ __all__ = ["Results", "compare", "markdown", "plot", "print_tables"]
 
 Key = tuple[str, str, str, str]  # loop, scenario, implementation, metric
 
+_BASELINES = {scenario.name: scenario.baseline for scenario in SCENARIOS}
+
 
 @dataclass
 class Results:
@@ -35,10 +37,11 @@ class Results:
         values = self.values.get(key)
         return statistics.median(values) if values else None
 
-    def ratio(self, key: Key, against: str = BASELINE) -> float | None:
-        """How many times better than ``against`` (the baseline, or the floor); above 1
-        means better."""
+    def ratio(self, key: Key, against: str | None = None) -> float | None:
+        """How many times better than ``against`` (by default the scenario's baseline;
+        or the floor); above 1 means better."""
         loop, scenario, _, metric = key
+        against = against or _BASELINES.get(scenario, BASELINE)
         mine, theirs = self.median(key), self.median((loop, scenario, against, metric))
         if not mine or not theirs:
             return None
@@ -105,7 +108,8 @@ def print_tables(results: Results, console: Console) -> None:
     console.print(
         f"[bold]{results.mode} run[/] on {machine['cpus']} CPUs ({machine['processor']}), "
         f"Python {machine['python']} ({'GIL' if machine['gil'] else 'free-threaded'}), {machine['date']}; "
-        f"× is how many times better than {BASELINE} on the same loop, in this run"
+        f"× is how many times better than {BASELINE} (thread_start: than {_BASELINES['thread_start']}) "
+        "on the same loop, in this run"
     )
     loops = results.loops()
     descriptions = {s.name: s.description for s in SCENARIOS}
@@ -204,7 +208,7 @@ def markdown(results: Results) -> str:
             key = (loop, scenario, implementation, metric)
             median, ratio = results.median(key), results.ratio(key)
             cell = "" if median is None else _number(median)
-            if ratio is not None and implementation != BASELINE:
+            if ratio is not None and implementation != _BASELINES.get(scenario, BASELINE):
                 cell += f" ({ratio:.2f}×)"
             cells.append(cell)
         lines.append(

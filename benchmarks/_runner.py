@@ -59,9 +59,21 @@ class Plan:
                         continue
                     if loop not in scenario.loops.get(self.mode, self.loops):
                         continue
-                    shift = repetition % len(self.implementations)
-                    for name in self.implementations[shift:] + self.implementations[:shift]:
+                    names = self.implementations_of(scenario)
+                    shift = repetition % len(names) if names else 0
+                    for name in names[shift:] + names[:shift]:
                         yield Measurement(repetition, loop, scenario, name)
+
+    def implementations_of(self, scenario: Scenario) -> tuple[str, ...]:
+        """Those the run asks for, or, for a scenario of its own few, those of them it
+        asks for and its own peers (a thread per call, for thread_start)."""
+        if not scenario.implementations:
+            return self.implementations
+        return tuple(
+            name
+            for name in scenario.implementations
+            if name in self.implementations or name not in IMPLEMENTATIONS
+        )
 
 
 def measure(scenario: Scenario, implementation: str, loop: str, mode: str) -> dict[str, float]:

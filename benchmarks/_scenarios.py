@@ -7,6 +7,7 @@ declared in ``METRICS``.
 
 from __future__ import annotations
 
+import _thread
 import asyncio
 import hashlib
 import math
@@ -18,7 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._implementations import Call
+from ._implementations import BASELINE, RAW_THREAD, THREAD_PER_CALL, Call
 
 __all__ = ["METRICS", "SCENARIOS", "Metric", "Scenario"]
 
@@ -50,6 +51,8 @@ METRICS: dict[str, Metric] = {
     "threads_started_per_call": Metric("threads"),
     "rss_mib": Metric("MiB"),
     "startup_ms": Metric("ms"),  # the backends subcommand: from making a back-end to its first result
+    "wall_us_per_thread": Metric("µs"),
+    "process_cpu_us_per_thread": Metric("µs"),
 }
 
 
@@ -311,6 +314,27 @@ async def steady(call: Call, tasks: int, sleep: float, seconds: float) -> dict[s
     }
 
 
+async def thread_start(call: Call, threads: int) -> dict[str, float]:
+    """``threads`` calls that must all run at once, then their threads' retirement.
+
+    Each call waits until all have started, so each takes a thread of its own; the
+    figure runs until every thread but one (offload keeps one idle) has ended. Process
+    CPU and wall time per thread started and retired: offload's growth against a thread
+    per call, started raw (``_thread.start_new_thread``) and with ``Thread.start()``.
+    """
+    everyone = threading.Barrier(threads, timeout=30)
+    before = _thread._count()
+    start, process = time.perf_counter(), ProcessCpu()
+    await asyncio.gather(*[call(everyone.wait) for _ in range(threads)])
+    while _thread._count() > before + 1:
+        await asyncio.sleep(0)
+    wall = time.perf_counter() - start
+    return {
+        "wall_us_per_thread": wall / threads * 1e6,
+        "process_cpu_us_per_thread": (time.process_time() - process._start) / threads * 1e6,
+    }
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
@@ -323,6 +347,10 @@ class Scenario:
     """The loops to measure on, for the modes where not every loop is worth the time."""
     subprocess: bool = False
     """Measured in a fresh child process each time (see _child.py)."""
+    implementations: tuple[str, ...] = ()
+    """The implementations it measures, if not every one the run asks for."""
+    baseline: str = BASELINE
+    """What its ratios are to."""
 
     @property
     def description(self) -> str:
@@ -389,6 +417,13 @@ def _rss_mib() -> float:
 
 
 SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(
+        "thread_start",
+        thread_start,
+        {"smoke": {"threads": 8}, "quick": {"threads": 32}, "full": {"threads": 64}},
+        implementations=("offload", *THREAD_PER_CALL),
+        baseline=RAW_THREAD,
+    ),
     Scenario(
         "round_trip",
         round_trip,

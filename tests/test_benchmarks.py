@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from benchmarks._implementations import BASELINE, IMPLEMENTATIONS
+from benchmarks._implementations import BASELINE, IMPLEMENTATIONS, RAW_THREAD, THREAD_PER_CALL
 from benchmarks._report import Results, compare, markdown
 from benchmarks._runner import Plan
 from benchmarks._scenarios import SCENARIOS
@@ -26,6 +26,18 @@ def test_slow_scenarios_are_capped_and_limited_to_their_loops() -> None:
     [burst] = [s for s in SCENARIOS if s.name == "burst"]
     plan = Plan(mode="quick", loops=("asyncio", "uvloop"), scenarios=(burst,))
     assert {(m.repetition, m.loop) for m in plan.measurements()} == {(0, "asyncio")}
+
+
+def test_thread_start_measures_offload_against_a_thread_per_call() -> None:
+    [thread_start] = [s for s in SCENARIOS if s.name == "thread_start"]
+    plan = Plan(
+        mode="quick", loops=("asyncio",), implementations=(BASELINE, "offload"), scenarios=(thread_start,)
+    )
+    assert {m.implementation for m in plan.measurements()} == {"offload", *THREAD_PER_CALL}
+    results = Results("quick", {"cpus": 2})
+    for implementation, cpu in (("offload", 40.0), (RAW_THREAD, 30.0)):
+        results.add("asyncio", "thread_start", implementation, {"process_cpu_us_per_thread": cpu})
+    assert results.ratio(("asyncio", "thread_start", "offload", "process_cpu_us_per_thread")) == 0.75
 
 
 def make_results() -> Results:
