@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
+from benchmarks import streams
 from benchmarks._implementations import BASELINE, IMPLEMENTATIONS, RAW_THREAD, THREAD_PER_CALL
 from benchmarks._report import Results, compare, markdown
 from benchmarks._runner import Plan
@@ -70,3 +72,15 @@ def test_markdown_lists_every_median_with_its_ratio() -> None:
     table = markdown(make_results()).splitlines()
     assert table[0] == "| loop | scenario | metric | asyncio.to_thread | offload |"
     assert "| asyncio | round_trip | median_us (µs) | 100 | 50 (2.00×) |" in table  # noqa: RUF001
+
+
+def test_the_streams_command_prints_every_way_on_every_count_of_tasks(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    streams.main(["--seconds", "0.02", "--repeat", "1", "--loops", "asyncio"])
+    rows = capsys.readouterr().out.splitlines()[1:]
+    assert [row.split()[1:3] for row in rows] == [
+        [str(tasks), way]
+        for tasks in (1, 4, 16)
+        for way in ("asyncio.to_thread", "offload.install()", "offload()")
+    ]
