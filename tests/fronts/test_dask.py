@@ -162,7 +162,9 @@ def test_a_queued_call_that_is_cancelled_never_runs(
             assert _inside.acquire(timeout=30)
         queued = cluster(_record, "queued")
         key = executor_future(cluster, queued).key
-        wait_until(lambda: key in scheduler.tasks, what="the call to reach the scheduler")
+        # On the worker, waiting for a thread: a cancel that came while the call was on
+        # its way there could find it in neither place, and the worker run it on arrival.
+        wait_until(lambda: key in worker.state.tasks, what="the call to reach the worker")
         queued.cancel()
         wait_until(lambda: not known(key), what="the scheduler and the worker to drop the call")
         _release.set()
