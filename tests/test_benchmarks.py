@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+import offload
 from benchmarks import streams
 from benchmarks._implementations import BASELINE, IMPLEMENTATIONS, RAW_THREAD, THREAD_PER_CALL
 from benchmarks._report import Results, compare, markdown
@@ -75,8 +76,9 @@ def test_markdown_lists_every_median_with_its_ratio() -> None:
 
 
 def test_the_streams_command_prints_every_way_on_every_count_of_tasks(
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], default_pool: offload.Pool
 ) -> None:
+    # On a default pool of the test's own, whose threads end with it.
     streams.main(["--seconds", "0.02", "--repeat", "1", "--loops", "asyncio"])
     rows = capsys.readouterr().out.splitlines()[1:]
     assert [row.split()[1:3] for row in rows] == [
