@@ -65,10 +65,15 @@ async def open_implementation(name: str) -> AsyncIterator[Call]:
         async with offload.Pool(name="bench") as pool:
             yield pool.run
     elif name == "offload.install()":
-        # The one-line switch: asyncio.to_thread on offload's Executor, on a fresh pool.
-        with offload.Executor(thread_name_prefix="bench") as executor:
-            loop.set_default_executor(executor)
-            yield asyncio.to_thread
+        # The one-line switch itself, asyncio.to_thread after install(), on a fresh
+        # default pool.
+        async with offload.Pool(name="bench") as pool:
+            previous = offload.set_default_pool(pool)
+            try:
+                offload.install()
+                yield asyncio.to_thread
+            finally:
+                offload.set_default_pool(previous)
     elif name == BASELINE:
         yield asyncio.to_thread
     elif name == "run_in_executor(None)":
