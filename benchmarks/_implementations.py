@@ -109,13 +109,7 @@ async def _floor(loop: asyncio.AbstractEventLoop) -> AsyncIterator[Call]:
 
     def serve() -> None:
         while (job := jobs.get()) is not None:
-            future, fn, args = job
-            try:
-                result = fn(*args)
-            except BaseException as exc:
-                loop.call_soon_threadsafe(_settle, future, None, exc)
-            else:
-                loop.call_soon_threadsafe(_settle, future, result, None)
+            _run_and_settle(loop, *job)
 
     threads = [threading.Thread(target=serve, name="floor", daemon=True) for _ in range(FLOOR_THREADS)]
     for thread in threads:
@@ -141,16 +135,7 @@ def _thread_per_call(
     *args: Any,
 ) -> asyncio.Future[Any]:
     future = loop.create_future()
-
-    def run() -> None:
-        try:
-            result = fn(*args)
-        except BaseException as exc:
-            loop.call_soon_threadsafe(_settle, future, None, exc)
-        else:
-            loop.call_soon_threadsafe(_settle, future, result, None)
-
-    start(run, ())
+    start(functools.partial(_run_and_settle, loop, future, fn, args), ())
     return future
 
 
@@ -161,6 +146,21 @@ def _start_thread(target: Callable[[], None], args: tuple[()]) -> None:
 def _join(threads: list[threading.Thread]) -> None:
     for thread in threads:
         thread.join()
+
+
+def _run_and_settle(
+    loop: asyncio.AbstractEventLoop,
+    future: asyncio.Future[Any],
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+) -> None:
+    """Runs ``fn(*args)`` here and settles ``future`` with its outcome on ``loop``."""
+    try:
+        result = fn(*args)
+    except BaseException as exc:
+        loop.call_soon_threadsafe(_settle, future, None, exc)
+    else:
+        loop.call_soon_threadsafe(_settle, future, result, None)
 
 
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:

@@ -11,7 +11,7 @@ import pytest
 import offload
 
 from ..support.loops import Runner
-from ..support.pools import Gate
+from ..support.pools import CancelWatch, Gate
 
 
 def test_it_runs_the_function_under_its_own_name(run: Runner[None], pool: offload.Pool) -> None:
@@ -35,25 +35,19 @@ def test_it_runs_the_function_under_its_own_name(run: Runner[None], pool: offloa
 
 
 def test_a_cancelled_call_sees_it_and_finishes(run: Runner[None], pool: offload.Pool, gate: Gate) -> None:
-    started, release = gate(), gate()
-    seen: list[bool] = []
-
-    def watch() -> None:
-        started.set()
-        release.wait()
-        seen.append(offload.cancelled())
+    watch = CancelWatch(gate)
 
     async def main() -> None:
-        call = pool.run(offload.abandonable(watch))
-        await asyncio.to_thread(started.wait)
+        call = pool.run(offload.abandonable(watch.call))
+        await asyncio.to_thread(watch.started.wait)
         call.cancel()  # type: ignore[attr-defined]
         with pytest.raises(asyncio.CancelledError):
             await call
-        release.set()
+        watch.release.set()
 
     run(main())
     pool.shutdown()
-    assert seen == [True]
+    assert watch.seen == [True]
 
 
 def test_bad_input_is_refused_at_once() -> None:

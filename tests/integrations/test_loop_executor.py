@@ -6,14 +6,23 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
+from collections.abc import Iterator
 
 import pytest
 
 import offload
 
 from ..support.loops import Runner
-from ..support.pools import Gate, MakePool, start_blocker
+from ..support.pools import CancelWatch, Gate, MakePool, start_blocker
 from ..support.seams import gather_in_one_wakeup
+
+
+@pytest.fixture
+def one_thread(make_pool: MakePool) -> Iterator[offload.Pool]:
+    """A default pool of one thread, for calls to queue behind a blocked one."""
+    previous = offload.set_default_pool(make_pool(max_threads=1, name="one"))
+    yield offload.default_pool()
+    offload.set_default_pool(previous)
 
 
 def test_calls_are_asyncio_futures_with_their_outcomes(run: Runner[None], default_pool: offload.Pool) -> None:
@@ -71,66 +80,55 @@ def test_shutdown_default_executor_waits_for_the_calls(
 
 
 def test_cancelling_a_queued_call_means_it_never_runs(
-    run: Runner[None], make_pool: MakePool, gate: Gate
+    run: Runner[None], one_thread: offload.Pool, gate: Gate
 ) -> None:
-    previous = offload.set_default_pool(make_pool(max_threads=1, name="one"))
     release = gate()
     ran: list[str] = []
 
     async def main() -> None:
         offload.install()
         loop = asyncio.get_running_loop()
-        blocker = start_blocker(offload.default_pool(), release)
+        blocker = start_blocker(one_thread, release)
         queued = loop.run_in_executor(None, ran.append, "queued")
-        assert offload.default_pool().stats().queued == 1
+        assert one_thread.stats().queued == 1
         queued.cancel()
-        assert offload.default_pool().stats().queued == 0
+        assert one_thread.stats().queued == 0
         release.set()
         assert await blocker is True
         assert await asyncio.to_thread(ran.append, "after") is None
 
-    try:
-        run(main())
-    finally:
-        offload.set_default_pool(previous)
+    run(main())
     assert ran == ["after"]
 
 
 def test_a_running_call_whose_awaiter_is_cancelled_sees_it(
     run: Runner[None], default_pool: offload.Pool, gate: Gate
 ) -> None:
-    started, release = gate(), gate()
-    seen: list[bool] = []
-
-    def watch() -> None:
-        started.set()
-        release.wait()
-        seen.append(offload.cancelled())
+    watch = CancelWatch(gate)
 
     async def main() -> None:
         offload.install()
-        call = asyncio.ensure_future(asyncio.to_thread(watch))
-        await asyncio.to_thread(started.wait)
+        call = asyncio.ensure_future(asyncio.to_thread(watch.call))
+        await asyncio.to_thread(watch.started.wait)
         call.cancel()
         with pytest.raises(asyncio.CancelledError):
             await call
-        release.set()
+        watch.release.set()
 
     run(main())  # asyncio.Runner's shutdown_default_executor() waits for the call, as exit would
-    assert seen == [True]
+    assert watch.seen == [True]
 
 
 def test_cancel_futures_at_shutdown_cancels_the_queued_calls(
-    run: Runner[None], make_pool: MakePool, gate: Gate
+    run: Runner[None], one_thread: offload.Pool, gate: Gate
 ) -> None:
-    previous = offload.set_default_pool(make_pool(max_threads=1, name="one"))
     release = gate()
     ran: list[str] = []
 
     async def main() -> None:
         executor = offload.install()
         loop = asyncio.get_running_loop()
-        blocker = start_blocker(offload.default_pool(), release)
+        blocker = start_blocker(one_thread, release)
         queued = loop.run_in_executor(None, ran.append, "queued")
         # From another thread, as a program's shutdown code may call it.
         other = threading.Thread(target=executor.shutdown, kwargs={"wait": False, "cancel_futures": True})
@@ -141,10 +139,7 @@ def test_cancel_futures_at_shutdown_cancels_the_queued_calls(
         release.set()
         assert await blocker is True
 
-    try:
-        run(main())
-    finally:
-        offload.set_default_pool(previous)
+    run(main())
     assert ran == []
 
 

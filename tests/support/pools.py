@@ -53,3 +53,17 @@ class ConcurrencyProbe:
     def wait_inside(self, count: int) -> None:
         for _ in range(count):
             assert self.inside.acquire(timeout=10), "a task did not start"
+
+
+class CancelWatch:
+    """A call that starts, holds its thread until ``release`` is set, then records
+    whether its awaiter was cancelled (``offload.cancelled()``) in ``seen``."""
+
+    def __init__(self, gate: Gate) -> None:
+        self.started, self.release = gate(), gate()
+        self.seen: list[bool] = []
+
+    def call(self) -> None:
+        self.started.set()
+        self.release.wait()
+        self.seen.append(offload.cancelled())
