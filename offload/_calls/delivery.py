@@ -9,11 +9,16 @@ than once per call, as libuv's ``uv_async_send`` coalesces.
 
 An outcome may come with the pool thread that delivered it, *returning* to the loop (see
 the pool's invariant): the loop's next calls go to that thread first, until the window
-closes. The inbox closes it once the loop has turned twice after settling the outcome:
-the first turn runs the callbacks the settling scheduled (the awaiting task's step, a
-``gather()``'s or a chained future's callback), the second those that they scheduled in
-turn (the task behind that ``gather()``, or ``asyncio.to_thread``). Never a timer: a
-loop that is busy holds its returning threads until it turns, no longer.
+closes. The inbox closes it once the loop has turned ``WINDOW_TURNS`` times after
+settling the outcome: the first turn runs the callbacks the settling scheduled (the
+awaiting task's step, a ``gather()``'s or a chained future's callback), the second those
+that they scheduled in turn (the task behind that ``gather()``, or
+``asyncio.to_thread``). The turns after those keep the thread for the loop's next calls
+when a thread already awake took this awaiter's: the pool queues a call for a thread on
+its way rather than wake another (point 1 of its invariant), so the thread that would
+have been woken stays returning, and is there for the next call that needs it, rather
+than leave and be started anew. Never a timer: a loop that is busy holds its returning
+threads until it turns, no longer.
 """
 
 from __future__ import annotations
@@ -62,7 +67,7 @@ class Settleable(Protocol):
 
 
 # Turns of the loop after an outcome is settled before its window closes: see above.
-WINDOW_TURNS = 2
+WINDOW_TURNS = 6
 
 
 class Inbox:

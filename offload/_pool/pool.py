@@ -29,7 +29,21 @@ What follows from it, and how the code keeps it:
    the call, so a call is never handed to a thread that is about to leave. A queued call
    starts a thread only if none is waiting and the pool is below ``max_threads``; at
    the bound it takes a thread returning to another loop, which would have to wait for
-   that loop otherwise.
+   that loop otherwise. Calls queue first and the oldest is handed on, so they start in
+   the order they came.
+   But while a thread handed a call is still *on its way* to it (woken, not yet
+   running), a call for which a parked (returning or idle) thread exists is queued
+   instead, and that thread, once awake, hands the oldest queued call on as a submitter
+   would before it runs its own. Meanwhile a thread that finishes its call takes the
+   queued call first (point 3). So short calls from many tasks run on the threads
+   already awake, and a thread is woken for a queued call only when none of them came
+   for it first: one wake at a time, not one per call. A call still gets a thread of its
+   own without waiting for any other call to end: the chain of hand-offs reaches a
+   parked thread for each queued call (there is one for each, or the call would not
+   have been queued so), whatever the calls already running do. This is Go's rule for
+   blocking system calls (a call keeps its thread; another is woken only for work that
+   would wait) without its monitor thread: the wake that was coming anyway is the one
+   that passes work on.
 2. A starting thread takes the oldest queued call and, if calls are still queued, starts
    the next thread before it runs its own. Growth is a chain, one thread starting at a
    time, and no thread waits for the one it starts to run (see ``_launch``, in
@@ -47,10 +61,10 @@ What follows from it, and how the code keeps it:
    closes, a shutdown, a fork and interpreter exit release them.
 5. The idle thread retires after ``idle_timeout`` without work, so a quiet process holds
    no pool threads.
-6. Hence: while a thread is idle, no call is queued; while calls are queued, a thread
-   exists to take them (or they fail with ThreadStartError, see _thread_failed_to_start),
-   but at interpreter exit, where no thread starts and the exiting thread runs them
-   (exit.py).
+6. Hence: while a thread is idle, no call is queued but for a thread on its way
+   (point 1); while calls are queued, a thread exists to take them (or they fail with
+   ThreadStartError, see _thread_failed_to_start), but at interpreter exit, where no
+   thread starts and the exiting thread runs them (exit.py).
 7. A shut-down pool takes no new call, but runs every call submitted before: those
    queued, and those a Holder (a Limiter) accepted before and passes on later
    (``_submit(work, admitted=True)``). ``shutdown(wait=True)`` waits for all of them.
@@ -91,17 +105,22 @@ __all__ = ["DEFAULT_IDLE_TIMEOUT", "DEFAULT_MAX_THREADS", "Pool", "every_pool"]
 P = ParamSpec("P")
 R = TypeVar("R")
 
-#: Threads a pool may run at once unless told otherwise. The calls offload is made for
-#: (file and socket I/O, DNS, database drivers, C code that releases the GIL) spend their
-#: time waiting, not computing, so the bound is set by memory and by what the far side
-#: can take, not by the number of cores. A pool thread blocked in a call holds little
-#: resident memory (the memory row of docs/performance.md), and calls beyond the bound wait in the
-#: queue without a thread. Tokio bounds its pool for blocking calls at 512 on the same
-#: reasoning; 256 keeps the GIL's hand-offs between runnable threads fewer.
 DEFAULT_MAX_THREADS = 256
+"""The most threads a ``Pool`` runs calls on at once unless told otherwise: 256.
 
-#: Seconds the last idle thread waits for work before it exits.
+Calls beyond it wait in the queue, without a thread. The calls offload is made for (file
+and socket I/O, DNS, database drivers, C code that releases the GIL) spend their time
+waiting, so the bound is set by memory (a blocked pool thread holds about 21 KiB, the
+memory row of docs/performance.md) and by what the far side can take, not by the cores.
+Tokio bounds its pool for blocking calls at 512 on the same reasoning; 256 keeps the
+GIL's hand-offs between runnable threads fewer.
+"""
+
 DEFAULT_IDLE_TIMEOUT = 10.0
+"""Seconds the last idle thread of a ``Pool`` waits for work before it exits: 10.
+
+After it, a quiet process holds no pool threads; ``idle_timeout=math.inf`` keeps one.
+"""
 
 
 class Pool(PoolThreads, ShutsDownOnExit):
@@ -113,10 +132,11 @@ class Pool(PoolThreads, ShutsDownOnExit):
     loop has no call for it while another thread is already waiting; the last idle
     thread exits after ``idle_timeout`` seconds without work.
 
-    Example::
-
+    Examples:
+        ```python
         async with offload.Pool(max_threads=8, name="db") as pool:
             rows = await pool.run(cursor.execute, "select 1")
+        ```
 
     ``async with`` ends in ``shutdown(wait=True)`` awaited without blocking the loop; a
     plain ``with`` does the same where no loop runs, and on a loop's thread only when
@@ -179,6 +199,7 @@ class Pool(PoolThreads, ShutsDownOnExit):
         self._names_given = 0
         self._exiting = False  # set by interpreter exit, which starts no thread (exit.py)
         self._delivering = 0  # busy threads of a shut-down pool that deliver, then take a call
+        self._on_its_way = 0  # parked threads handed a call, not yet running (point 1)
 
     @property
     def name(self) -> str:
@@ -215,10 +236,20 @@ class Pool(PoolThreads, ShutsDownOnExit):
         awaitable gives its result or raises its exception. See ``offload.offload``,
         which does the same on the default pool, for the full semantics.
 
+        Args:
+            fn: The blocking function: a plain callable, not a coroutine function.
+            *args: Positional arguments for ``fn``.
+            **kwargs: Keyword arguments for ``fn``.
+
+        Returns:
+            An awaitable that gives what ``fn`` returns, or raises what it raises.
+
         Raises:
             RuntimeError: No event loop is running in this thread.
             TypeError: ``fn`` is not callable, or is a coroutine function.
             PoolClosedError: The pool has been shut down.
+            ThreadStartError: Raised by the awaitable: no thread could be started for
+                the call, and none of the pool's was left to run it.
         """
         return submit(self, fn, args, kwargs)
 
@@ -239,7 +270,11 @@ class Pool(PoolThreads, ShutsDownOnExit):
         return [work for holder in self._holders for work in holder.held_calls()]
 
     def stats(self) -> PoolStats:
-        """Returns a consistent snapshot of the pool's counters."""
+        """Returns a consistent snapshot of the pool's counters.
+
+        Returns:
+            The counters, read at one moment under the pool's lock.
+        """
         with self._lock:
             return PoolStats(
                 threads=self._threads,
@@ -297,8 +332,9 @@ class Pool(PoolThreads, ShutsDownOnExit):
     # --- submitting side (the event loop's thread: never waits) ---
 
     def _submit(self, work: Work, *, admitted: bool = False) -> None:
-        """Hands ``work`` to a returning or the idle thread, or queues it; see point 1.
-        ``admitted``: a Holder accepted it before a shutdown, so it runs (point 7)."""
+        """Queues ``work`` and, unless a thread on its way will, hands the oldest queued
+        call to a parked thread or starts one; see point 1. ``admitted``: a Holder
+        accepted it before a shutdown, so it runs (point 7)."""
         with self._lock:
             if self._closed:
                 if not admitted:
@@ -310,15 +346,14 @@ class Pool(PoolThreads, ShutsDownOnExit):
             dropped = work.cancel_requested
             worker = name = None
             if not dropped:
-                worker = self._claim_locked(work)
-                # Shut down, every thread not busy, or busy delivering, is about to take
-                # a queued call (point 7): a thread starts only for one none will take.
-                if worker is None and (
-                    not self._closed or self._queued > self._threads - self._busy + self._delivering
-                ):
-                    name = self._reserve_thread_locked()
-                    if name is None and self._homes and self._threads >= self._max_threads:
-                        worker = self._steal_returning_locked()
+                self._enqueue_locked(work)
+                if self._closed:
+                    # Every thread not busy, or busy delivering, is about to take a queued
+                    # call (point 7): a thread starts only for one none will take.
+                    if self._queued > self._threads - self._busy + self._delivering:
+                        name = self._reserve_thread_locked()
+                elif not self._queued_for_threads_on_their_way_locked():
+                    worker, name = self._serve_queue_locked(work.home)
         if worker is not None:
             worker.wake.release()
         elif name is not None:
@@ -336,37 +371,6 @@ class Pool(PoolThreads, ShutsDownOnExit):
             f"pool {self._name!r} is shut down; submit calls to another Pool, "
             "or call offload.set_default_pool() with a new one"
         )
-
-    def _claim_locked(self, work: Work) -> _Worker | None:
-        """Hands ``work`` to a thread returning to its loop or to the idle thread, which
-        it returns; else queues it and returns None."""
-        returning = self._homes.get(work.home) if work.home is not None else None
-        if returning is not None:
-            worker = returning.popleft()
-            if not returning:
-                del self._homes[work.home]  # type: ignore[arg-type]
-            self._returning -= 1
-            worker.home = worker.returned = None
-            if self._queued:  # calls from other loops wait for a thread: the oldest first
-                self._enqueue_locked(work)
-                work = self._pop_locked()  # type: ignore[assignment]
-        elif self._idle is not None:
-            worker, self._idle = self._idle, None
-        else:
-            self._enqueue_locked(work)
-            return None
-        self._busy += 1
-        work.queued = False
-        worker.work = work
-        return worker
-
-    def _steal_returning_locked(self) -> _Worker:
-        """Gives the oldest queued call to a thread returning to some loop (point 1)."""
-        returning = next(iter(self._homes.values()))
-        worker = returning[0]
-        self._stop_returning_locked(worker)
-        self._next_locked(worker)
-        return worker
 
     def _done(self, work: Work) -> None:
         pass  # a pool keeps its own account of its calls; see Limiter for one that uses it

@@ -7,7 +7,9 @@ every method here named ``*_locked`` runs with ``Pool._lock`` held.
 from __future__ import annotations
 
 import _thread
+import contextvars
 import math
+import sys
 import threading
 import time
 from collections import deque
@@ -44,7 +46,7 @@ class _Worker:
     closes).
     """
 
-    __slots__ = ("base_name", "home", "label", "pool", "returned", "wake", "work")
+    __slots__ = ("base_name", "home", "label", "on_its_way", "pool", "returned", "wake", "work")
 
     def __init__(self, pool: PoolThreads, base_name: str) -> None:
         self.pool = pool
@@ -55,6 +57,7 @@ class _Worker:
         self.label = ""  # the name of its last call, for exit to say what it waits for
         self.home: Home | None = None
         self.returned: Work | None = None
+        self.on_its_way = False  # handed a call while parked, and not yet awake to run it
 
     def returning_with(self, work: Work, /) -> bool:
         # Read without the lock: ``returned`` moves on from a call and never back to it.
@@ -70,6 +73,9 @@ class _Worker:
 # wait (one OS thread per thread started, the starter never waiting); where they are
 # not found, it calls Thread.start().
 _start_joinable_thread = getattr(_thread, "start_joinable_thread", None)  # Python 3.13+
+# Python 3.14 renamed the thread's handle, and its start() gives the thread the contextvars
+# context that _bootstrap runs it in (a copy of the starter's where sys.flags says so).
+_HANDLE = "_os_thread_handle" if sys.version_info >= (3, 14) else "_handle"
 _LAUNCHES = all(hasattr(threading, name) for name in ("_limbo", "_active_limbo_lock")) and hasattr(
     threading.Thread, "_bootstrap"
 )
@@ -85,7 +91,10 @@ def _launch(thread: threading.Thread) -> None:
         limbo[thread] = thread
     try:
         if _start_joinable_thread is not None:
-            handle = thread._handle  # type: ignore[attr-defined]
+            if getattr(thread, "_context", False) is None:  # Python 3.14+
+                inherit = getattr(sys.flags, "thread_inherit_context", False)
+                thread._context = contextvars.copy_context() if inherit else contextvars.Context()  # type: ignore[attr-defined]
+            handle = getattr(thread, _HANDLE)
             _start_joinable_thread(thread._bootstrap, handle=handle, daemon=thread.daemon)  # type: ignore[attr-defined]
         else:
             _thread.start_new_thread(thread._bootstrap, ())  # type: ignore[attr-defined]
@@ -133,6 +142,7 @@ class PoolThreads:
     _names_given: int
     _exiting: bool
     _delivering: int
+    _on_its_way: int
 
     # --- returning threads (point 4) ---
 
@@ -144,8 +154,10 @@ class PoolThreads:
             if worker.returned is not work:
                 return  # claimed since, or released by shutdown
             self._stop_returning_locked(worker)
-            woken = self._next_locked(worker) != "idle"
-        if woken:
+            state = self._next_locked(worker)
+            if state == "busy":
+                self._on_its_way_locked(worker)
+        if state != "idle":
             worker.wake.release()
 
     def _stop_returning_locked(self, worker: _Worker) -> None:
@@ -307,7 +319,7 @@ class PoolThreads:
             if worker.home is not None:
                 timeout = min(timeout, LOOP_CHECK_INTERVAL)
             if worker.wake.acquire(timeout=-1 if math.isinf(timeout) else max(timeout, 0)):
-                return worker.work
+                return self._arrived(worker)
             with self._lock:
                 state = self._on_wait_timeout_locked(worker, expired=_monotonic() >= deadline)
             if state == "busy" or state == "gone":
@@ -316,7 +328,33 @@ class PoolThreads:
                 # Claimed between the timeout and taking the lock: the claimer has handed
                 # over a call (or None, to exit) and releases wake just after the lock.
                 worker.wake.acquire()
-                return worker.work
+                return self._arrived(worker)
+
+    def _queued_for_threads_on_their_way_locked(self) -> bool:
+        """Whether the queued calls may wait for a thread on its way to pass them on: one
+        is, and each has a parked thread it can pass them to (point 1)."""
+        return bool(self._on_its_way) and self._queued <= self._returning + (self._idle is not None)
+
+    def _on_its_way_locked(self, worker: _Worker) -> _Worker:
+        """Counts ``worker``, parked and just handed a call, as on its way to it."""
+        worker.on_its_way = True
+        self._on_its_way += 1
+        return worker
+
+    def _arrived(self, worker: _Worker) -> Work | None:
+        """The call a woken thread was handed. Calls submitted while it was on its way
+        were queued for it (point 1): it passes the oldest on before it runs its own."""
+        if worker.on_its_way:
+            with self._lock:
+                worker.on_its_way = False
+                self._on_its_way -= 1
+                oldest = self._oldest_queued_locked() if not self._closed else None
+                woken, name = self._serve_queue_locked(oldest.home) if oldest is not None else (None, None)
+            if woken is not None:
+                woken.wake.release()
+            elif name is not None:
+                self._start_thread(name)
+        return worker.work
 
     def _on_wait_timeout_locked(self, worker: _Worker, expired: bool) -> str:
         """Decides what a parked thread whose wait timed out does; its next state."""
@@ -353,19 +391,54 @@ class PoolThreads:
         self._idle = worker
         return "idle"
 
+    def _serve_queue_locked(self, home: Home | None) -> tuple[_Worker | None, str | None]:
+        """Finds a thread for the oldest queued call (point 1): a thread returning to
+        ``home``, or the idle thread, to which it hands the call and which it returns
+        for waking; else the name of a thread to start; else, at the bound, a thread
+        returning to some other loop."""
+        worker = self._parked_locked(home)
+        if worker is None:
+            name = self._reserve_thread_locked()
+            if name is not None or not self._homes or self._threads < self._max_threads:
+                return None, name
+            worker = next(iter(self._homes.values()))[0]
+            self._stop_returning_locked(worker)
+        work = self._pop_locked()
+        assert work is not None  # the caller queued one, or found one queued
+        self._busy += 1
+        worker.work = work
+        return self._on_its_way_locked(worker), None
+
+    def _parked_locked(self, home: Home | None) -> _Worker | None:
+        """Takes the thread that returned first to ``home``, else the idle thread, if any."""
+        returning = self._homes.get(home) if home is not None else None
+        if returning is None:
+            idle, self._idle = self._idle, None
+            return idle
+        worker = returning[0]
+        self._stop_returning_locked(worker)
+        return worker
+
     def _enqueue_locked(self, work: Work) -> None:
         work.queued = True
         self._queue.append(work)
         self._queued += 1
 
-    def _pop_locked(self) -> Work | None:
+    def _oldest_queued_locked(self) -> Work | None:
         while self._queued:
-            work = self._queue.popleft()
+            work = self._queue[0]
             if not work.cancel_requested:
-                self._queued -= 1
-                work.queued = False
                 return work
+            self._queue.popleft()  # cancelled while queued: skipped, see Pool._cancel
         return None
+
+    def _pop_locked(self) -> Work | None:
+        work = self._oldest_queued_locked()
+        if work is not None:
+            self._queue.popleft()
+            self._queued -= 1
+            work.queued = False
+        return work
 
     def _pop_all_locked(self) -> list[Work]:
         stranded = []

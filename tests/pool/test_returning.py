@@ -188,3 +188,42 @@ def test_calls_from_a_plain_thread_keep_the_idle_rule(make_pool: MakePool) -> No
         assert executor.submit(int, "3").result(timeout=10) == 3
     s = assert_invariant(pool)
     assert (s.threads, s.returning, s.idle) == (1, 0, 1)
+
+
+def test_a_call_queued_for_a_thread_on_its_way_runs_while_the_call_before_it_blocks(
+    run: Runner[None], pool: offload.Pool, drain_sizes: list[int]
+) -> None:
+    # Two threads return to the loop, which then submits two calls in one turn. The
+    # second may queue for the thread woken for the first (point 1), whose own call
+    # blocks until the second has run: the woken thread hands it on to the other
+    # returning thread before it runs its own, so it runs, and no thread starts for it.
+    async def main() -> None:
+        both_in = threading.Barrier(2, timeout=10)
+        await gather_in_one_wakeup([pool.run(both_in.wait) for _ in range(2)], drain_sizes)
+        assert assert_invariant(pool).returning == 2
+        second_ran = threading.Event()
+        first = pool.run(second_ran.wait, 10)
+        second = pool.run(second_ran.set)
+        assert await first is True
+        await second
+        s = assert_invariant(pool)
+        assert (s.spawned, s.completed) == (2, 4)
+
+    run(main())
+
+
+def test_calls_queued_for_threads_on_their_way_each_reach_a_thread(
+    run: Runner[None], pool: offload.Pool, drain_sizes: list[int]
+) -> None:
+    # As above with eight: each call but the first may queue behind a thread on its way,
+    # and every one blocks until all eight run, so each must reach a thread of its own
+    # through the hand-offs, none waiting for a call before it to end.
+    async def main() -> None:
+        all_in = threading.Barrier(8, timeout=10)
+        await gather_in_one_wakeup([pool.run(all_in.wait) for _ in range(8)], drain_sizes)
+        assert assert_invariant(pool).returning == 8
+        await asyncio.gather(*(pool.run(all_in.wait) for _ in range(8)))
+        s = assert_invariant(pool)
+        assert (s.spawned, s.completed) == (8, 16)
+
+    run(main())
