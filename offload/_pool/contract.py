@@ -42,7 +42,8 @@ class Work(Protocol):
     cancel_requested: bool
     abandon_on_cancel: bool
     returning: Returning | None
-    """The thread that ran the call, if it is returning to ``home``: ``deliver()`` must
+    """The thread returning to ``home`` with the call's outcome, if any (the one that ran
+    it, or one parked there in its place, see ``_hand_window_on_locked``): ``deliver()`` must
     have the loop call ``returning.window_closed(self)`` once it has run the awaiter's
     continuation (the inbox does, see _calls/delivery.py)."""
 

@@ -244,8 +244,11 @@ class PoolThreads:
                 self._call_done_locked()
                 home = done.home
                 # A cancelled awaiter has resumed already: no continuation to wait for.
-                if home is None or done.cancel_requested or self._queued:
+                if home is None or done.cancel_requested:
                     state = self._next_locked(worker)
+                elif self._queued:
+                    state = self._next_locked(worker)
+                    self._hand_window_on_locked(home, done)
                 else:
                     state = "returning"
                     worker.work = None
@@ -267,6 +270,19 @@ class PoolThreads:
                 self._all_threads_gone.notify_all()  # a call less for exit to wait for
                 state = self._next_locked(worker)
         return state
+
+    def _hand_window_on_locked(self, home: Home, done: Work) -> None:
+        """This thread takes a queued call rather than return to ``home`` with ``done``:
+        a thread parked there, if any, returns with ``done`` in its place. It is one a
+        call was queued for rather than woken (point 1), and its own window would close
+        before the loop's next calls come: so it stays for them, as this thread would
+        have, rather than leave and be started anew."""
+        returning = self._homes.get(home)
+        if returning:
+            parked = returning.popleft()
+            returning.append(parked)
+            parked.returned = done
+            done.returning = parked
 
     def _call_done_locked(self) -> None:
         self._busy -= 1
