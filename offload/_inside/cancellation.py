@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
-from .._pool.threads import current_work
+from .._pool.worker import current_work
 
 __all__ = ["cancelled", "check_cancelled"]
 
@@ -17,13 +17,18 @@ __all__ = ["cancelled", "check_cancelled"]
 def cancelled() -> bool:
     """Whether the awaiter of the offloaded call running in this thread was cancelled.
 
-    Example::
-
+    Examples:
+        ```python
         def crunch(chunks):
             for chunk in chunks:
                 if offload.cancelled():
                     return None
                 process(chunk)
+        ```
+
+    Returns:
+        True once the task awaiting this call has been cancelled (the call's outcome
+            will be dropped), False until then.
 
     Raises:
         RuntimeError: The current thread is not running an offloaded call.

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple
 
 from .._calls.asyncio_call import AsyncioCall
 from .._calls.body import describe
-from .._pool.threads import LOOP_CHECK_INTERVAL, current_work
+from .._pool.threads import LOOP_CHECK_INTERVAL
+from .._pool.worker import current_work
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine
@@ -33,17 +34,22 @@ Ts = TypeVarTuple("Ts")
 def call_on_loop(fn: Callable[[*Ts], R], /, *args: *Ts, loop: asyncio.AbstractEventLoop | None = None) -> R:
     """Runs ``fn(*args)`` on the event loop's thread and returns its result.
 
-    Example::
-
+    Examples:
+        ```python
         def copy_rows(rows):
             for row in rows:
                 call_on_loop(progress.update, 1)  # touches loop-only state safely
                 write(row)
+        ```
 
     Args:
         fn: A plain function; it runs on the loop, so it must not block.
+        *args: Its positional arguments.
         loop: The loop to run on; by default, the loop awaiting the offloaded call
             this thread is running.
+
+    Returns:
+        What ``fn`` returned there; what it raised is raised here.
 
     Raises:
         RuntimeError: Called on the loop's own thread (it would wait for itself), or
@@ -67,16 +73,33 @@ def run_on_loop(
 ) -> R:
     """Runs ``await async_fn(*args)`` in a task on the event loop and returns its result.
 
-    Example::
-
+    Examples:
+        ```python
         def sync_handler(session, url):
             page = run_on_loop(session.get, url)  # an async client, from thread code
+        ```
 
-    Args and raises: as for ``call_on_loop()``, and TypeError if ``async_fn`` is a plain
-    function (use ``call_on_loop()``) or not callable. RuntimeError too if the loop is
-    closed while the coroutine runs there, before it has finished; a loop shut down by
-    ``asyncio.run()`` cancels it first, and the pool thread sees
-    ``asyncio.CancelledError``.
+    The pool thread waits while the coroutine runs as a task of the loop, so the task
+    can await what the loop serves (an async client, a lock of the loop's), and the
+    thread's call goes on with the result.
+
+    Args:
+        async_fn: A coroutine function (or a callable that returns an awaitable).
+        *args: Its positional arguments.
+        loop: The loop to run on; by default, the loop awaiting the offloaded call
+            this thread is running.
+
+    Returns:
+        What the awaited coroutine returned; what it raised is raised here.
+
+    Raises:
+        TypeError: ``async_fn`` is a plain function (use ``call_on_loop()``), or is
+            not callable.
+        RuntimeError: Called on the loop's own thread (it would wait for itself), or
+            outside an offloaded call without ``loop``, or the loop is not running, or
+            it was closed before the coroutine finished there.
+        asyncio.CancelledError: The offloaded call's awaiter was cancelled, or a loop
+            shut down by ``asyncio.run()`` cancelled the coroutine as it closed.
     """
     _check_async_fn(async_fn)
     coro = _await(async_fn, args)

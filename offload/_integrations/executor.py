@@ -25,7 +25,7 @@ from .._base.log import logger
 from .._calls.body import CallBody, check_callable, inner_function
 from .._calls.delivery import asyncio_inbox_for
 from .._pool.pool import DEFAULT_MAX_THREADS, Pool
-from .._pool.threads import current_work
+from .._pool.worker import current_work
 from .._submitters.limiter import Limiter
 
 if TYPE_CHECKING:
@@ -56,10 +56,11 @@ class Executor(concurrent.futures.ThreadPoolExecutor):
     coroutine function with TypeError at once, where ``ThreadPoolExecutor``'s future
     fails or returns a coroutine that never runs.
 
-    Example::
-
+    Examples:
+        ```python
         with offload.Executor(max_workers=8) as executor:
             sizes = list(executor.map(os.path.getsize, paths))
+        ```
 
     Context: each call runs in the context this executor has in its thread, as
     ``ThreadPoolExecutor``'s run in their worker thread's own. It is made for the
@@ -152,6 +153,14 @@ class Executor(concurrent.futures.ThreadPoolExecutor):
         self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs
     ) -> concurrent.futures.Future[R]:
         """Schedules ``fn(*args, **kwargs)`` and returns a Future for its outcome.
+
+        Args:
+            fn: The function to run on the pool.
+            *args: Positional arguments for ``fn``.
+            **kwargs: Keyword arguments for ``fn``.
+
+        Returns:
+            A ``concurrent.futures.Future`` for the call's result or exception.
 
         Raises:
             RuntimeError: The executor has been shut down.

@@ -92,13 +92,14 @@ from .._base.fork import Registry, start_fresh
 from .._base.shutdown import ShutsDownOnExit
 from .._calls.submit import submit
 from .stats import PoolStats
-from .threads import PoolThreads, _worker_of_current_thread
+from .threads import PoolThreads
+from .worker import _worker_of_current_thread
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from .contract import Holder, Home, Work
-    from .threads import _Worker
+    from .worker import _Worker
 
 __all__ = ["DEFAULT_IDLE_TIMEOUT", "DEFAULT_MAX_THREADS", "Pool", "every_pool"]
 
