@@ -11,7 +11,7 @@ THE STATES. A pool thread is, at every moment, in exactly one of:
 - *busy*: running a call;
 - *returning*: it has delivered a call's outcome to the event loop the call came from,
   and the loop has not yet run the awaiter's continuation (the callbacks the delivery
-  scheduled: one or two turns of the loop, never a timed wait);
+  scheduled, and a few turns more: never a timed wait);
 - *idle*: parked until it is handed a call, or until it retires;
 - *starting*: asked for, not yet at its first call.
 
@@ -55,8 +55,10 @@ What follows from it, and how the code keeps it:
    from a plain thread, or whose loop's window closes without claiming it, does what
    point 3 says next: it becomes the idle thread, unless a thread is already waiting or
    the pool is shut down; then it exits.
-4. The window of a returning thread closes once its loop has turned twice after
-   settling the outcome (see ``Inbox``, in _calls/delivery.py). A loop that blocks holds its
+4. The window of a returning thread closes once its loop has turned ``WINDOW_TURNS``
+   times after settling the outcome (see ``Inbox``, in _calls/delivery.py); a thread
+   that takes a queued call instead of returning hands its window to a thread parked at
+   the same loop, if any (point 1's queued call was its to take). A loop that blocks holds its
    returning threads until it turns, or until ``idle_timeout`` passes; a loop that
    closes, a shutdown, a fork and interpreter exit release them.
 5. The idle thread retires after ``idle_timeout`` without work, so a quiet process holds

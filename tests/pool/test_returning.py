@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
+import pytest
 
 import offload
 
@@ -190,40 +191,25 @@ def test_calls_from_a_plain_thread_keep_the_idle_rule(make_pool: MakePool) -> No
     assert (s.threads, s.returning, s.idle) == (1, 0, 1)
 
 
-def test_a_call_queued_for_a_thread_on_its_way_runs_while_the_call_before_it_blocks(
-    run: Runner[None], pool: offload.Pool, drain_sizes: list[int]
-) -> None:
-    # Two threads return to the loop, which then submits two calls in one turn. The
-    # second may queue for the thread woken for the first (point 1), whose own call
-    # blocks until the second has run: the woken thread hands it on to the other
-    # returning thread before it runs its own, so it runs, and no thread starts for it.
-    async def main() -> None:
-        both_in = threading.Barrier(2, timeout=10)
-        await gather_in_one_wakeup([pool.run(both_in.wait) for _ in range(2)], drain_sizes)
-        assert assert_invariant(pool).returning == 2
-        second_ran = threading.Event()
-        first = pool.run(second_ran.wait, 10)
-        second = pool.run(second_ran.set)
-        assert await first is True
-        await second
-        s = assert_invariant(pool)
-        assert (s.spawned, s.completed) == (2, 4)
-
-    run(main())
-
-
+@pytest.mark.parametrize("calls", [2, 8])
 def test_calls_queued_for_threads_on_their_way_each_reach_a_thread(
-    run: Runner[None], pool: offload.Pool, drain_sizes: list[int]
+    run: Runner[None], pool: offload.Pool, drain_sizes: list[int], calls: int
 ) -> None:
-    # As above with eight: each call but the first may queue behind a thread on its way,
-    # and every one blocks until all eight run, so each must reach a thread of its own
-    # through the hand-offs, none waiting for a call before it to end.
+    # As many threads return to the loop as it then submits calls in one turn; then the
+    # loop's thread blocks until all of them run, so that no window closes meanwhile.
+    # Each call but the first may queue for a thread on its way (point 1), whose own
+    # call blocks too: it must hand the queued one on before it runs its own, and so on
+    # down the chain, so each reaches a returning thread, none waiting for a call
+    # before it to end, and no thread starts for them.
     async def main() -> None:
-        all_in = threading.Barrier(8, timeout=10)
-        await gather_in_one_wakeup([pool.run(all_in.wait) for _ in range(8)], drain_sizes)
-        assert assert_invariant(pool).returning == 8
-        await asyncio.gather(*(pool.run(all_in.wait) for _ in range(8)))
+        returned = threading.Barrier(calls, timeout=10)
+        await gather_in_one_wakeup([pool.run(returned.wait) for _ in range(calls)], drain_sizes)
+        assert assert_invariant(pool).returning == calls
+        all_in = threading.Barrier(calls + 1, timeout=10)
+        running = [pool.run(all_in.wait) for _ in range(calls)]
+        all_in.wait()  # on the loop's thread, which does not turn until every call runs
+        await asyncio.gather(*running)
         s = assert_invariant(pool)
-        assert (s.spawned, s.completed) == (8, 16)
+        assert (s.spawned, s.completed) == (calls, 2 * calls)
 
     run(main())
