@@ -63,7 +63,7 @@ class PoolThreads:
         thread), or never will (its loop is gone); if the thread is still returning for
         ``work``, it does what point 3 says."""
         with self._lock:
-            if worker.returned is not work:
+            if worker.returned != id(work):
                 return  # claimed since, or released by shutdown
             self._stop_returning_locked(worker)
             state = self._next_locked(worker)
@@ -164,7 +164,7 @@ class PoolThreads:
                 else:
                     state = "returning"
                     worker.work = None
-                    worker.home, worker.returned = home, done
+                    worker.home, worker.returned = home, id(done)
                     done.returning = worker
                     returning = self._homes.get(home)
                     if returning is None:
@@ -193,7 +193,7 @@ class PoolThreads:
         if returning:
             parked = returning.popleft()
             returning.append(parked)
-            parked.returned = done
+            parked.returned = id(done)
             done.returning = parked
 
     def _call_done_locked(self) -> None:

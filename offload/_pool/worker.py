@@ -31,9 +31,13 @@ class _Worker:
     acquires it and only one claimer releases it per wait, so it never over-releases.
 
     ``home`` and ``returned`` are set while the thread is returning: the loop it returns
-    to, and the call whose outcome it delivered there, which names its window (the
-    thread may be claimed and return again, for another call, before the first window
-    closes).
+    to, and the ``id()`` of the call whose outcome it delivered there, which names its
+    window (the thread may be claimed and return again, for another call, before the
+    first window closes). An id, not the call: an asyncio call is a Future, which holds
+    its loop, and a loop that closes before the window does must not be kept alive by
+    the thread until it sees the loop closed. While the window is open the inbox holds
+    the call, so the id names no other call; once the loop has dropped it, the thread
+    stops returning before it can return with another.
     """
 
     __slots__ = ("base_name", "home", "label", "on_its_way", "pool", "returned", "wake", "work")
@@ -46,12 +50,12 @@ class _Worker:
         self.work: Work | None = None
         self.label = ""  # the name of its last call, for exit to say what it waits for
         self.home: Home | None = None
-        self.returned: Work | None = None
+        self.returned: int | None = None
         self.on_its_way = False  # handed a call while parked, and not yet awake to run it
 
     def returning_with(self, work: Work, /) -> bool:
         # Read without the lock: ``returned`` moves on from a call and never back to it.
-        return self.returned is work
+        return self.returned == id(work)
 
     def window_closed(self, work: Work, /) -> None:
         self.pool._window_closed(self, work)

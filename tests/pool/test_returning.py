@@ -8,7 +8,9 @@ and 4). These tests pin the thread counts that follow, on every loop and every w
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,7 +22,7 @@ import offload
 from ..support.loops import AnyioRun, Runner
 from ..support.polling import awaited, until, wait_until, windows_closed
 from ..support.pools import Gate, MakePool, assert_invariant, start_blocker
-from ..support.seams import IdleClock, gather_in_one_wakeup
+from ..support.seams import IdleClock, gather_in_one_wakeup, never_look_at_loops
 
 TASKS = 4
 CALLS = 100
@@ -213,3 +215,23 @@ def test_calls_queued_for_threads_on_their_way_each_reach_a_thread(
         assert (s.spawned, s.completed) == (calls, 2 * calls)
 
     run(main())
+
+
+def test_a_thread_returning_to_a_closed_loop_does_not_keep_it_alive(
+    pool: offload.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The loop stops three turns after the outcome, before the window closes, and is
+    # closed: its callbacks are dropped, and the thread stays returning to it until it
+    # looks (never, here). What it holds of the call must not keep the loop alive.
+    never_look_at_loops(monkeypatch)
+
+    async def call() -> int:
+        return await pool.run(int)
+
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(call())
+    loop.close()
+    freed = weakref.ref(loop)
+    del loop
+    wait_until(lambda: gc.collect() >= 0 and freed() is None, what="the closed loop to be freed")
+    assert assert_invariant(pool).returning == 1

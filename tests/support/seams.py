@@ -8,6 +8,7 @@ its comments; everything else in the tests goes through offload's public API.
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -88,6 +89,12 @@ def wrap_thread_starts(
     """Hooks the pool's start of a new thread: ``wrapper(original, thread)`` runs instead."""
     original = threads._launch
     monkeypatch.setattr(threads, "_launch", lambda thread: wrapper(original, thread))
+
+
+def never_look_at_loops(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Returning threads no longer look whether their loop has closed: they stay
+    returning to a closed loop until the pool shuts down."""
+    monkeypatch.setattr(threads, "LOOP_CHECK_INTERVAL", math.inf)
 
 
 def wrap_capture_stack(
