@@ -3,6 +3,7 @@
 python -m benchmarks --quick        # about a minute on 2 cores (the default)
 python -m benchmarks --full         # for publishing
 python -m benchmarks --smoke        # tiny sizes: checks that everything runs
+python -m benchmarks show RESULTS.json  # a saved run's tables and summary, again
 python -m benchmarks compare A.json B.json
 python -m benchmarks backends       # CPU work on threads, processes and Dask (see _backends.py)
 python -m benchmarks web            # a FastAPI app under load: anyio's threads or offload's (_web.py)
@@ -19,7 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ._implementations import IMPLEMENTATIONS
-from ._report import Results, compare, markdown, plot, print_tables
+from ._report import Results, compare, markdown, plot, print_summary, print_tables
 from ._runner import LOOPS, Plan, machine, measure
 from ._scenarios import SCENARIOS
 
@@ -42,6 +43,7 @@ def run(arguments: argparse.Namespace, console: Console) -> None:
             results.add(m.loop, m.scenario.name, m.implementation, metrics)
             progress.advance(task)
     print_tables(results, console)
+    print_summary(results, console)
     arguments.out.mkdir(parents=True, exist_ok=True)
     stem = arguments.out / f"{plan.mode}-{datetime.now():%Y%m%d-%H%M%S}"
     results.save(stem.with_suffix(".json"))
@@ -74,6 +76,12 @@ def main(argv: list[str]) -> None:
         if len(argv) != 3:
             sys.exit("usage: python -m benchmarks compare BEFORE.json AFTER.json")
         compare(Results.load(Path(argv[1])), Results.load(Path(argv[2])), console)
+    elif argv[:1] == ["show"]:
+        if len(argv) != 2:
+            sys.exit("usage: python -m benchmarks show RESULTS.json")
+        results = Results.load(Path(argv[1]))
+        print_tables(results, console)
+        print_summary(results, console)
     elif argv[:1] == ["backends"]:
         from ._backends import main as backends
 

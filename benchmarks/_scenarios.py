@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._implementations import BASELINE, RAW_THREAD, THREAD_PER_CALL, Call
+from ._implementations import BASELINE, CPU_PEERS, RAW_THREAD, THREAD_PER_CALL, Call
 
 __all__ = ["METRICS", "SCENARIOS", "Metric", "Scenario"]
 
@@ -99,7 +99,7 @@ class ThreadSampler:
 
 
 async def round_trip(call: Call, calls: int) -> dict[str, float]:
-    """Sequential round trips of a trivial call, one awaited before the next.
+    """``calls`` sequential round trips of a trivial call, one awaited before the next.
 
     The latency a request handler pays for each blocking call it offloads, and the
     loop thread's own CPU time per call: every microsecond of it is taken from every
@@ -141,7 +141,7 @@ async def batch(call: Call, size: int) -> dict[str, float]:
 
 
 async def burst(call: Call, calls: int, seconds: float) -> dict[str, float]:
-    """A burst of calls that each block (``time.sleep``), as a fan-out to slow I/O.
+    """A burst of ``calls`` calls that each block (``time.sleep(seconds)``), as a fan-out to slow I/O.
 
     Time until all finish (a pool that is too small serialises them), the most
     threads alive at once, and the threads still held one second after the burst.
@@ -161,7 +161,7 @@ async def burst(call: Call, calls: int, seconds: float) -> dict[str, float]:
 
 
 async def bursty(call: Call, bursts: int, size: int, seconds: float, gap: float) -> dict[str, float]:
-    """Short bursts of blocking calls with small gaps between them.
+    """``bursts`` short bursts of ``size`` blocking calls (``time.sleep(seconds)``), ``gap`` s apart.
 
     Where keeping at most one idle thread costs: a pool that shrinks between bursts
     must start threads again for the next one. Threads created and the median burst
@@ -192,7 +192,7 @@ def _digest(buffer: bytes) -> bytes:
 
 
 async def gil_release(call: Call, buffers: int, mib: float) -> dict[str, float]:
-    """SHA-256 over buffers of ``mib`` MiB, which releases the GIL, spread over threads.
+    """SHA-256 over ``buffers`` buffers of ``mib`` MiB, which releases the GIL, spread over threads.
 
     Speed-up against hashing on the loop thread itself: what a pool gives C code that
     releases the GIL, on this machine's cores.
@@ -210,12 +210,16 @@ def crunch(n: int) -> int:
 
 
 async def cpu_bound(call: Call, calls: int, iterations: int) -> dict[str, float]:
-    """Pure-Python CPU work (an integer loop), ``calls`` calls at once, a thread each.
+    """Pure-Python CPU work (a loop of ``iterations`` steps), ``calls`` calls at once, in parallel or not.
 
-    Speed-up against running them on the loop thread: under the GIL the threads take
-    turns, so about 1x at best; on a free-threaded build (3.13t) they run at once, on
-    as many cores as there are calls.
+    Speed-up against running them on the loop thread. offload's threads: under the GIL
+    they take turns, so about 1x at best; on a free-threaded build (3.13t) they run at
+    once, on as many cores as there are calls. ``InterpreterPool`` (Python 3.14+; left
+    out of the plan before) and ``ProcessPool`` run them on as many cores in any build,
+    and copy each call and its result. One batch, not measured, first starts the
+    interpreters and processes: their start-up is the backends subcommand's to measure.
     """
+    await asyncio.gather(*[call(crunch, iterations) for _ in range(calls)])
     return await _speedup_over_loop(call, crunch, [iterations] * calls)
 
 
@@ -236,7 +240,7 @@ async def _speedup_over_loop(call: Call, fn: Callable[[Any], object], inputs: li
 
 
 async def responsiveness(call: Call, seconds: float, producers: int) -> dict[str, float]:
-    """How late a 1 ms ticker on the loop wakes while the pool serves a steady stream.
+    """How late a 1 ms ticker on the loop wakes, over ``seconds`` s, while the pool serves a steady stream.
 
     ``producers`` tasks offload trivial calls back to back; a ticker sleeps 1 ms at a
     time. Its lateness is what every timer and socket on the loop suffers.
@@ -465,10 +469,13 @@ SCENARIOS: tuple[Scenario, ...] = (
         cpu_bound,
         {
             "smoke": {"calls": 2, "iterations": 10_000},
-            # About 50 ms a call on the GIL build, on a 2020s x86 core.
-            "quick": {"calls": 2, "iterations": 400_000},
-            "full": {"calls": 2, "iterations": 400_000},
+            # About 0.1 s a call on the GIL build, on a 2020s x86 core.
+            "quick": {"calls": 8, "iterations": 1_000_000},
+            "full": {"calls": 8, "iterations": 1_000_000},
         },
+        repetitions={"quick": 2},
+        implementations=("offload", *CPU_PEERS),
+        baseline="offload",
     ),
     Scenario(
         "responsiveness",

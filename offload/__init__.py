@@ -3,14 +3,18 @@
 ``await offload(fn, *args, **kwargs)`` runs ``fn`` in a thread of a pool that grows on
 demand and never keeps more than one thread waiting for work. ``offload.watch_loop()``
 finds the calls to offload: it names each call that blocks the event loop. CPU-bound
-Python code goes to processes (``ProcessPool``) or a Dask cluster (``Cluster``) the
-same way.
+Python code goes to processes (``ProcessPool``), subinterpreters (``InterpreterPool``,
+Python 3.14+) or a Dask cluster (``Cluster``) the same way.
 """
+
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
 
 from ._base.errors import OffloadError, PoolClosedError, ThreadStartError, WorkerLostError
 from ._calls.body import abandonable
 from ._fronts.dask import Cluster
 from ._fronts.front import ExecutorFront
+from ._fronts.interpreters import InterpreterPool
 from ._fronts.processes import ProcessPool
 from ._fronts.via import via
 from ._inside.cancellation import cancelled, check_cancelled
@@ -34,6 +38,7 @@ __all__ = [
     "Cluster",
     "Executor",
     "ExecutorFront",
+    "InterpreterPool",
     "Limiter",
     "LoopWatchdog",
     "OffloadError",
@@ -60,6 +65,13 @@ __all__ = [
     "via",
     "watch_loop",
 ]
+
+try:
+    # The number is written once, in pyproject.toml; the installed metadata carries it.
+    __version__ = _version("offload")
+except PackageNotFoundError:  # imported from a checkout that was never installed
+    __version__ = "0+unknown"
+del PackageNotFoundError, _version
 
 # Show the public names where users import them from: offload.Pool, not offload._pool.pool.Pool.
 for _name in __all__:

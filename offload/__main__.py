@@ -1,11 +1,13 @@
-"""``python -m offload watch [--threshold MS] -- script.py [args ...]``
+"""python -m offload watch [--threshold MS] -- script.py [args ...]
 
-Runs a script as ``python script.py args ...`` would, with ``offload.watch_loop()`` on
-every event loop it runs through ``asyncio.run()``, ``asyncio.Runner``, ``uvloop.run()``
-or ``offload.run()`` (all of which run their main coroutine with ``asyncio.Runner.run``),
-and prints a summary of the blocks seen to stderr when it exits: how many, the worst, and
-the stack of each place that blocked. A loop run otherwise (``loop.run_until_complete()``)
-is not watched.
+Runs a script as "python script.py args ..." would, with
+offload.watch_loop() on every event loop it runs through asyncio.run(),
+asyncio.Runner, uvloop.run() or offload.run() (all of which run their
+main coroutine with asyncio.Runner.run), and prints a summary of the
+blocks seen to stderr when it exits: how many, the worst, and the stack
+of each place that blocked. A loop run otherwise
+(loop.run_until_complete()) is not watched. The "--" keeps the script's
+own options from being read as the command's.
 """
 
 from __future__ import annotations
@@ -80,7 +82,13 @@ def _parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    watch.add_argument("--threshold", metavar="MS", type=_milliseconds, default=50.0, help="default: 50")
+    watch.add_argument(
+        "--threshold",
+        metavar="MS",
+        type=_milliseconds,
+        default=50.0,
+        help="report each block of the loop longer than MS milliseconds (default: 50)",
+    )
     watch.add_argument("script", help="the Python script to run")
     watch.add_argument("args", nargs=argparse.REMAINDER, help="its arguments")
     return parser

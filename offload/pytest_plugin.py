@@ -146,11 +146,12 @@ def _describe(blocks: list[BlockReport], threshold_ms: float) -> str:
 def offload_pool(request: pytest.FixtureRequest) -> Iterator[Pool]:
     """A fresh ``offload.Pool``, made the default pool of ``offload()`` during the test.
 
-    Example::
-
+    Examples:
+        ```python
         async def test_reads(offload_pool):
             assert await offload.offload(path.read_text) == "data"
             assert offload_pool.stats().completed == 1
+        ```
 
     After the test the previous default pool is restored and this one is shut down. The
     test then errors if it left an offloaded call running or queued: a call whose awaiter

@@ -4,7 +4,9 @@ A page asks for a generated block with a marker on a line of its own, such as
 ``<!-- generated: benchmark-full -->``; the hook replaces it with Markdown made from the
 committed results: docs/benchmark-full.json through the benchmark runner's own report
 code (``benchmarks._report``), docs/benchmark-web.json read here, or from the command's
-``--help``. So the published figures are always those of the JSON next to them. mkdocs
+``--help``. ``<!-- generated: chart-NAME -->`` asks for a chart, which
+benchmarks/charts.py draws from the same JSON as an SVG file of the site. So the
+published figures are always those of the JSON next to them. mkdocs
 runs from the checkout's root (``python -m mkdocs build``), where ``benchmarks`` is
 importable.
 """
@@ -22,8 +24,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mkdocs.structure.files import File
+
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from mkdocs.config.defaults import MkDocsConfig
+    from mkdocs.structure.files import Files
+    from mkdocs.structure.pages import Page
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -54,12 +62,90 @@ def _machine(machine: dict[str, Any]) -> str:
     )
 
 
+def _winners(results: Any, keys: list[tuple[str, str, str, str]], contenders: set[str]) -> set[int]:
+    """The positions in ``keys`` (one row of a table) of the best median among the
+    contenders; none where they all tie, since then nobody wins."""
+    from benchmarks._scenarios import METRICS
+
+    medians = {i: results.median(key) for i, key in enumerate(keys) if key[2] in contenders}
+    medians = {i: value for i, value in medians.items() if value is not None}
+    if len(set(medians.values())) < 2:
+        return set()
+    pick = min if METRICS[keys[0][3]].lower_is_better else max
+    best = pick(medians.values())
+    return {i for i, value in medians.items() if value == best}
+
+
+def _cells(results: Any, keys: list[tuple[str, str, str, str]], baseline: str) -> list[str]:
+    """A row's cells: each median, its ratio to the baseline, the winner's in bold. The
+    floor (a hand-off with nothing else, not a pool to use) is shown, never crowned."""
+    from benchmarks._implementations import FLOOR
+
+    contenders = {key[2] for key in keys} - {FLOOR}
+    winners = _winners(results, keys, contenders)
+    cells = []
+    for i, key in enumerate(keys):
+        median, ratio = results.median(key), results.ratio(key)
+        cell = "" if median is None else _number(median)
+        if cell and ratio is not None and key[2] != baseline:
+            cell += f" ({ratio:.2f}×)"
+        cells.append(f"**{cell}**" if cell and i in winners else cell)
+    return cells
+
+
 def benchmark_full() -> str:
-    """Every median of the full run, with its ratio to asyncio.to_thread."""
-    from benchmarks._report import markdown
+    """Every median of the full run, a table per scenario, with its ratio to the baseline."""
+    from benchmarks._implementations import BASELINE
+    from benchmarks._scenarios import METRICS, SCENARIOS
 
     results = _full_results()
-    return _machine(results.machine) + "\n\n" + markdown(results)
+    loops = results.loops()
+    descriptions = {scenario.name: scenario.description for scenario in SCENARIOS}
+    sizes = {scenario.name: scenario.sizes.get(results.mode, {}) for scenario in SCENARIOS}
+    baselines = {scenario.name: scenario.baseline for scenario in SCENARIOS}
+    parts = [_machine(results.machine)]
+    scenarios = list(dict.fromkeys(key[1] for key in results.keys_in_order()))
+    for scenario in scenarios:
+        keys = [key for key in results.keys_in_order() if key[1] == scenario]
+        names = _ordered(key[2] for key in keys)
+        metrics = list(dict.fromkeys(key[3] for key in keys))
+        baseline = baselines.get(scenario, BASELINE)
+        lines = [
+            f"### `{scenario}`",
+            "",
+            descriptions.get(scenario, "") + _sizes(sizes.get(scenario, {}), results.mode),
+            "",
+            "| figure | loop | " + " | ".join(f"`{name}`" for name in names) + " |",
+            "|---|---|" + "---:|" * len(names),
+        ]
+        for metric in metrics:
+            for loop in loops:
+                row = [(loop, scenario, name, metric) for name in names]
+                if all(results.median(key) is None for key in row):
+                    continue
+                label = f"{metric} ({METRICS[metric].unit})"
+                lines.append(f"| {label} | {loop} | " + " | ".join(_cells(results, row, baseline)) + " |")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)
+
+
+def _sizes(sizes: dict[str, Any], mode: str) -> str:
+    """The scenario's parameters in the run's mode, as the runner's code gives them now."""
+    if not sizes:
+        return ""
+    shown = "; ".join(
+        f"`{name}` = {_number(value) if isinstance(value, int | float) else value}"
+        for name, value in sizes.items()
+    )
+    return f" Sizes in `--{mode}`: {shown}."
+
+
+def _ordered(names: Any) -> list[str]:
+    """Implementations in the order the charts give them (offload first), then the rest."""
+    from benchmarks.charts import ORDER
+
+    found = list(dict.fromkeys(names))
+    return sorted(found, key=lambda name: (ORDER.index(name) if name in ORDER else len(ORDER), name))
 
 
 # The summary's rows: scenario, metric, and what a reader calls them.
@@ -91,25 +177,24 @@ SUMMARY_IMPLEMENTATIONS = ("asyncio.to_thread", "anyio.to_thread", "offload", "o
 
 def benchmark_summary() -> str:
     """The figures a reader looks at first, one table per loop, from the full run."""
+    from benchmarks._implementations import BASELINE, FLOOR
+
     results = _full_results()
+    present = {key[2] for key in results.values}
+    names = [name for name in (*SUMMARY_IMPLEMENTATIONS, FLOOR) if name in present]
     parts = [_machine(results.machine)]
     for loop in results.loops():
         lines = [
             f"**{loop}**",
             "",
-            "| scenario: figure | " + " | ".join(f"`{name}`" for name in SUMMARY_IMPLEMENTATIONS) + " |",
-            "|---|" + "---:|" * len(SUMMARY_IMPLEMENTATIONS),
+            "| scenario: figure | " + " | ".join(f"`{name}`" for name in names) + " |",
+            "|---|" + "---:|" * len(names),
         ]
         for scenario, metric, label in SUMMARY:
-            cells = []
-            for implementation in SUMMARY_IMPLEMENTATIONS:
-                key = (loop, scenario, implementation, metric)
-                median, ratio = results.median(key), results.ratio(key)
-                cell = "" if median is None else _number(median)
-                if ratio is not None and implementation != SUMMARY_IMPLEMENTATIONS[0]:
-                    cell += f" ({ratio:.2f}×)"
-                cells.append(f"**{cell}**" if implementation == "offload" and cell else cell)
-            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+            row = [(loop, scenario, name, metric) for name in names]
+            if all(results.median(key) is None for key in row):
+                continue
+            lines.append(f"| {label} | " + " | ".join(_cells(results, row, BASELINE)) + " |")
         parts.append("\n".join(lines))
     return "\n\n".join(parts)
 
@@ -138,11 +223,16 @@ def benchmark_web() -> str:
     for loop in loops:
         for n in clients:
             baseline = medians[loop, n, "anyio", "requests_per_s"]
+            rates = {mode: medians.get((loop, n, mode, "requests_per_s"), 0.0) for mode in WEB_MODES}
+            best = max(rates.values())
             for mode, label in WEB_MODES.items():
                 figure = {key[3]: value for key, value in medians.items() if key[:3] == (loop, n, mode)}
                 rate = figure["requests_per_s"]
+                cell = f"{rate:,.0f} ({rate / baseline:.2f}×)"
+                if rate == best and len(set(rates.values())) > 1:
+                    cell = f"**{cell}**"
                 lines.append(
-                    f"| {loop} | {n} | {label} | {rate:,.0f} ({rate / baseline:.2f}×) | "
+                    f"| {loop} | {n} | {label} | {cell} | "
                     f"{figure['p50_ms']:.1f} / {figure['p99_ms']:.1f} ms | "
                     f"{figure['server_cpu_us_per_request']:,.0f} µs | "
                     f"{figure['threads_during']:.0f} / {figure['threads_after']:.0f} | "
@@ -159,7 +249,7 @@ def offload_watch_help() -> str:
         capture_output=True,
         text=True,
         check=True,
-        env={**os.environ, "COLUMNS": "88"},
+        env={**os.environ, "COLUMNS": "72"},  # what a phone's code block shows, nearly
     )
     return "```text\n" + done.stdout.rstrip() + "\n```"
 
@@ -171,12 +261,54 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "offload-watch-help": offload_watch_help,
 }
 
+# The charts (benchmarks/charts.py draws them), by the name a page asks for with
+# <!-- generated: chart-NAME -->, and what a reader without the picture is told.
+CHARTS = {
+    "headline": "offload and anyio as times better than asyncio.to_thread, figure by figure; "
+    "bars left of 1 are losses",
+    "per-call": "latency and CPU per call, one call after another and 10,000 gathered",
+    "batch": "wall time and the loop thread's CPU per call against how many calls are gathered",
+    "burst": "200 blocking calls at once: time until all finish, threads at the peak and 1 s later",
+    "steady-throughput": "steady streams of calls: calls per second, per number of tasks",
+    "steady-cpu": "steady streams of calls: CPU per call, per number of tasks",
+    "bursty": "bursts with gaps: median burst, threads created, CPU per call",
+    "memory": "10,000 calls blocked at once: memory growth and threads",
+    "web": "a FastAPI def endpoint under load: requests per second, and threads left after",
+}
 
-def on_page_markdown(markdown: str, **_: Any) -> str:
+
+def _chart_svg(name: str) -> str | None:
+    from benchmarks import charts
+
+    if name == "web":
+        figure = charts.web_chart(json.loads((DOCS / "benchmark-web.json").read_text()))
+    else:
+        figure = charts.CHARTS[name](_full_results())
+    return None if figure is None else charts.to_svg(figure)
+
+
+def on_files(files: Files, config: MkDocsConfig) -> Files:
+    """Adds the charts, drawn from the committed JSON, as files of the site: charts/NAME.svg."""
+    for name in CHARTS:
+        svg = _chart_svg(name)
+        if svg is not None:
+            files.append(File.generated(config, f"charts/{name}.svg", content=svg))
+    return files
+
+
+def on_page_markdown(markdown: str, page: Page, files: Files, **_: Any) -> str:
+    up = "../" * page.file.src_uri.count("/")
+
     def generated(found: re.Match[str]) -> str:
         name = found.group(1)
+        if name.startswith("chart-") and name[6:] in CHARTS:
+            chart = name[6:]
+            if files.get_file_from_path(f"charts/{chart}.svg") is None:
+                return f"*(No chart of `{chart}`: the committed run has none of its figures.)*"
+            return f"![{CHARTS[chart]}]({up}charts/{chart}.svg){{ .chart loading=lazy }}"
         if name not in GENERATORS:
-            raise KeyError(f"no generator for <!-- generated: {name} -->; known: {', '.join(GENERATORS)}")
+            known = ", ".join([*GENERATORS, *(f"chart-{chart}" for chart in CHARTS)])
+            raise KeyError(f"no generator for <!-- generated: {name} -->; known: {known}")
         return GENERATORS[name]()
 
     return MARKER.sub(generated, markdown)

@@ -101,9 +101,10 @@ class Abandonable(Generic[P, R]):
 def abandonable(fn: Callable[P, R], /) -> Callable[P, R]:
     """Marks ``fn`` so that a call of it may be abandoned once its awaiter is cancelled.
 
-    Example::
-
+    Examples:
+        ```python
         line = await offload(abandonable(sys.stdin.readline))
+        ```
 
     A call that has started runs to its end even if its awaiter is cancelled, and
     interpreter exit waits for it, as it waits for ``asyncio.to_thread`` calls: a write
@@ -116,6 +117,13 @@ def abandonable(fn: Callable[P, R], /) -> Callable[P, R]:
     ``@blocking``. A call whose awaiter was not cancelled is waited for at exit all the
     same; one through a ``concurrent.futures`` Future (``Executor``,
     ``run_in_executor``) cannot be cancelled once running, so it is always waited for.
+
+    Args:
+        fn: The function whose calls may be abandoned.
+
+    Returns:
+        A callable with ``fn``'s signature that calls ``fn``; pass it where ``fn`` would
+            go (``offload(abandonable(fn), ...)``).
 
     Raises:
         TypeError: ``fn`` is not callable, or is a coroutine function.

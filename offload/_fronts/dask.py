@@ -32,10 +32,11 @@ __all__ = ["Cluster"]
 class Cluster(ExecutorFront):
     """Runs calls on a Dask cluster; await them as ``offload()``'s.
 
-    Example::
-
+    Examples:
+        ```python
         async with offload.Cluster("tcp://scheduler:8786") as cluster:
             scores = await asyncio.gather(*(cluster.run(score, chunk) for chunk in chunks))
+        ```
 
     Functions and arguments travel with cloudpickle, so lambdas and local functions can
     be sent too. Every call runs (Dask's ``pure=False``). If a worker dies while running

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from .._calls.body import CallBody
     from .._pool.contract import Work
 
-__all__ = ["ExecutorFront"]
+__all__ = ["ExecutorFront", "picklable"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -47,10 +47,11 @@ R = TypeVar("R")
 class ExecutorFront(ShutsDownOnExit):
     """Runs calls on an executor; each call is awaited as one of offload's own.
 
-    Example::
-
+    Examples:
+        ```python
         with ProcessPoolExecutor() as executor:
             total = await offload.via(executor)(sum, range(10))
+        ```
 
     ``run()`` (or calling the front) submits the call at once and returns an awaitable
     for its outcome. If the awaiter is cancelled, the executor's future is cancelled: a
@@ -69,12 +70,25 @@ class ExecutorFront(ShutsDownOnExit):
     def __init__(self, executor: concurrent.futures.Executor) -> None:
         self._setup(executor)
 
-    def _setup(self, executor: Any) -> None:
+    def _setup(self, executor: Any, *, owned: bool = False) -> None:
+        """``owned``: the front made the executor (ProcessPool, InterpreterPool), and shuts
+        it down with itself."""
         self._executor = executor
+        self._owns_executor = owned
         self._in_flight: InFlight[Work, Any] = InFlight()  # the executor's future of each call
 
     def run(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Awaitable[R]:
         """Runs ``fn(*args, **kwargs)`` on the executor; await the result.
+
+        Calling the front itself, ``front(fn, *args)``, is the same.
+
+        Args:
+            fn: The function; for processes and clusters, one that can be pickled.
+            *args: Positional arguments for ``fn``.
+            **kwargs: Keyword arguments for ``fn``.
+
+        Returns:
+            An awaitable that gives what ``fn`` returns, or raises what it raises.
 
         Raises:
             RuntimeError: No event loop is running in this thread.
@@ -105,6 +119,8 @@ class ExecutorFront(ShutsDownOnExit):
             self._cancel_future(future)
         if wait:
             self._in_flight.wait_until_none_left()
+        if self._owns_executor:
+            self._executor.shutdown(wait=wait)
 
     def _calls_in_flight(self) -> int:
         return len(self._in_flight)
@@ -160,6 +176,18 @@ class ExecutorFront(ShutsDownOnExit):
 
     def _done(self, work: Work) -> None:
         self._in_flight.finished(work)
+
+
+def picklable(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn`` can be pickled: for the fronts that send calls out of this
+    interpreter, to tell a function that cannot be sent from one that failed."""
+    import pickle
+
+    try:
+        pickle.dumps(fn)
+    except Exception:
+        return False
+    return True
 
 
 def _outcome(future: concurrent.futures.Future[Any]) -> tuple[Any, BaseException | None]:

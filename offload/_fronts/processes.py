@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from .._base.checks import count
 from .._base.errors import WorkerLostError, chained
 from .._calls.body import describe
-from .front import ExecutorFront
+from .front import ExecutorFront, picklable
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -34,10 +34,11 @@ __all__ = ["ProcessPool"]
 class ProcessPool(ExecutorFront):
     """Runs calls in worker processes; await them as ``offload()``'s.
 
-    Example::
-
+    Examples:
+        ```python
         async with offload.ProcessPool() as processes:
             primes = await processes.run(count_primes, 10_000_000)
+        ```
 
     It takes ``ProcessPoolExecutor``'s arguments, with the same meaning, except that the
     default start method is "spawn" rather than the platform's. Functions, arguments and
@@ -97,7 +98,7 @@ class ProcessPool(ExecutorFront):
             initargs,
             max_tasks_per_child=max_tasks_per_child,
         )
-        super().__init__(self._new_executor())
+        self._setup(self._new_executor(), owned=True)
 
     def shutdown(self, wait: bool = True, *, cancel_queued: bool = False) -> None:
         """Stops the pool: later calls raise PoolClosedError; submitted calls still run.
@@ -109,7 +110,6 @@ class ProcessPool(ExecutorFront):
                 awaiters get ``asyncio.CancelledError``.
         """
         super().shutdown(wait, cancel_queued=cancel_queued)
-        self._executor.shutdown(wait=wait)
 
     def _send(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         # Read without the lock (a reference is read whole, with or without the GIL): the
@@ -147,7 +147,7 @@ class ProcessPool(ExecutorFront):
         # A function that cannot be pickled never reached a worker, so whatever error
         # came back is the failure to send it (its type and wording vary by version).
         # Other functions' errors are theirs and reach the awaiter as they are.
-        if not _picklable(fn):
+        if not picklable(fn):
             return chained(
                 TypeError(
                     f"{describe(fn)} cannot be sent to a worker process: define it at module level "
@@ -156,13 +156,3 @@ class ProcessPool(ExecutorFront):
                 error,
             )
         return error
-
-
-def _picklable(fn: Callable[..., Any]) -> bool:
-    import pickle
-
-    try:
-        pickle.dumps(fn)
-    except Exception:
-        return False
-    return True

@@ -60,10 +60,11 @@ _lock = threading.Lock()  # install_anyio() and uninstall_anyio() one at a time
 def install_anyio(pool: Pool | None = None, *, tokens: int | None = None) -> None:
     """Runs ``anyio.to_thread.run_sync`` calls on an offload pool, process-wide.
 
-    Example::
-
+    Examples:
+        ```python
         offload.install_anyio()  # before the app starts: FastAPI's def endpoints now
                                  # run on offload's default pool
+        ```
 
     Every run of anyio's asyncio backend (with or without uvloop) and trio backend is
     covered, and so is what is built on ``to_thread.run_sync``: Starlette's and FastAPI's

@@ -202,8 +202,9 @@ class Executor(concurrent.futures.ThreadPoolExecutor):
         with in_flight.lock:
             if self._broken_reason is not None:
                 raise BrokenThreadPool(self._broken_reason)
-            if in_flight.closed:
-                raise RuntimeError("cannot schedule new futures after shutdown")
+            if in_flight.closed or concurrent.futures.thread._shutdown:  # the latter set at exit
+                when = "" if in_flight.closed else "interpreter "  # ThreadPoolExecutor's flag and words
+                raise RuntimeError(f"cannot schedule new futures after {when}shutdown")
             in_flight.add(call, call)
         try:
             check_callable(inner)  # after the checks above, as ThreadPoolExecutor has them first

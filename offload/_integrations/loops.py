@@ -41,6 +41,14 @@ T = TypeVar("T")
 #: once, and fails the ones it cannot answer within its timeout as "temporary failure"
 #: (docs/guides/switch.md has the measurement behind the number).
 DEFAULT_DNS_LIMIT = 4
+"""The most name lookups that ``install()`` lets run at once in the process: 4.
+
+It bounds ``loop.getaddrinfo()`` and ``loop.getnameinfo()`` where the loop runs them in its
+default executor, as asyncio's does, on every loop installed with the same bound. A resolver answers
+a burst of lookups no faster for having them all at once, and fails those it cannot
+answer within its timeout; the others wait their turn without a thread.
+``install(dns_limit=None)`` lifts the bound.
+"""
 
 _shared_lock = threading.Lock()
 # The DNS Limiter of each pool and bound, shared by every loop install() sets up, for as
@@ -58,11 +66,12 @@ def install(
 ) -> Executor:
     """Makes offload's default pool the default executor of ``loop`` (the running loop).
 
-    Example::
-
+    Examples:
+        ```python
         async def main():
             offload.install()
             await asyncio.to_thread(blocking_io)  # now runs on offload's pool
+        ```
 
     The executor shares the pool ``offload()`` uses. When the loop shuts its default
     executor down (``asyncio.run`` does), it waits for the calls made through the
@@ -125,14 +134,19 @@ def _dns_limits(
 def new_event_loop(*, use_uvloop: bool | None = None) -> asyncio.AbstractEventLoop:
     """A new event loop whose default executor is offload's: a loop factory.
 
-    Example::
-
+    Examples:
+        ```python
         asyncio.run(main(), loop_factory=offload.new_event_loop)  # Python 3.12+
         with asyncio.Runner(loop_factory=offload.new_event_loop) as runner: ...
+        ```
 
     Args:
         use_uvloop: True for a uvloop loop, False for asyncio's own, None for uvloop if
             it is installed.
+
+    Returns:
+        A new loop, not running and not set as the current loop, with ``install()``
+            done on it (name lookups bounded by ``DEFAULT_DNS_LIMIT``).
 
     Raises:
         ImportError: ``use_uvloop=True`` and uvloop is not installed.
@@ -145,14 +159,22 @@ def new_event_loop(*, use_uvloop: bool | None = None) -> asyncio.AbstractEventLo
 def run(main: Coroutine[Any, Any, T], *, use_uvloop: bool | None = None, debug: bool | None = None) -> T:
     """Runs ``main`` as ``asyncio.run`` does, on a loop from ``new_event_loop()``.
 
-    Example::
-
+    Examples:
+        ```python
         offload.run(main())  # uvloop if installed, offload as the default executor
+        ```
 
     Args:
         main: The coroutine to run.
         use_uvloop: As for ``new_event_loop()``.
         debug: As for ``asyncio.run()``.
+
+    Returns:
+        What ``main`` returns.
+
+    Raises:
+        RuntimeError: An event loop is already running in this thread.
+        ImportError: ``use_uvloop=True`` and uvloop is not installed.
     """
     factory: Callable[[], asyncio.AbstractEventLoop] = functools.partial(
         new_event_loop, use_uvloop=use_uvloop

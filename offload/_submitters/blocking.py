@@ -33,8 +33,8 @@ def blocking(
 ) -> Callable[P, Awaitable[R]] | Callable[[Callable[P, R]], Callable[P, Awaitable[R]]]:
     """Marks a function as blocking: calling it returns an awaitable that runs it in a thread.
 
-    Example::
-
+    Examples:
+        ```python
         @offload.blocking
         def read_config(path: str) -> dict: ...
 
@@ -45,10 +45,19 @@ def blocking(
 
         config = await read_config("app.toml")
         rows = await query("select 1")
+        ```
 
     The signature is kept for type checkers, with the return type wrapped in
     ``Awaitable``; the plain function stays reachable as ``__wrapped__``. Without a pool
     or limiter, each call goes to the default pool of the moment (``offload()``'s).
+
+    Args:
+        target: The function to mark; or a ``Pool`` or ``Limiter`` for its calls to go
+            through, and then the result decorates the function.
+
+    Returns:
+        The function's awaitable twin; given a pool or a limiter, a decorator that makes
+            one.
 
     Raises:
         TypeError: The function is not callable, or is a coroutine function.

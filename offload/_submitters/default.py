@@ -24,10 +24,11 @@ _default_lock = threading.Lock()
 def offload(fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Awaitable[R]:
     """Runs ``fn(*args, **kwargs)`` in a thread of the default pool; await the result.
 
-    Example::
-
+    Examples:
+        ```python
         data = await offload(path.read_bytes)
         rows = await offload(cursor.execute, "select * from t where id = ?", (42,))
+        ```
 
     The call is submitted at once (as ``loop.run_in_executor`` does). The caller's
     ``contextvars`` context is copied into it. Its return value, or its exception with
@@ -41,16 +42,37 @@ def offload(fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Awaitab
     Thread safety: call it from a coroutine; it needs the running loop of its thread.
     After ``os.fork()``, the child's default pool is empty and usable.
 
+    Args:
+        fn: The blocking function: a plain callable, not a coroutine function.
+        *args: Positional arguments for ``fn``.
+        **kwargs: Keyword arguments for ``fn``.
+
+    Returns:
+        An awaitable (an ``asyncio.Future``, so ``asyncio.gather()`` takes it as it is)
+            that gives what ``fn`` returns, or raises what it raises.
+
     Raises:
         RuntimeError: No asyncio event loop is running in this thread.
         TypeError: ``fn`` is not callable, or is a coroutine function.
         PoolClosedError: The default pool has been shut down.
+        ThreadStartError: Raised by the awaitable: the pool needed a thread for the call,
+            the operating system refused to start one, and no thread of the pool was
+            left to run it.
     """
     return submit(_default, fn, args, kwargs)
 
 
 def default_pool() -> Pool:
-    """The pool ``offload()`` submits to (its stats, its bound, its idle timeout)."""
+    """The pool ``offload()`` submits to, for its stats, its bound or its idle timeout.
+
+    Examples:
+        ```python
+        print(offload.default_pool().stats())
+        ```
+
+    Returns:
+        The default pool of the moment (see ``set_default_pool()``).
+    """
     return _default
 
 
@@ -60,10 +82,17 @@ def set_default_pool(pool: Pool) -> Pool:
     The previous pool is not shut down: its running calls finish as usual, and the caller
     decides when to shut it down.
 
-    Example::
-
+    Examples:
+        ```python
         old = offload.set_default_pool(offload.Pool(max_threads=32, idle_timeout=60))
         old.shutdown(wait=False)
+        ```
+
+    Args:
+        pool: The new default pool; open, not shut down.
+
+    Returns:
+        The previous default pool, still open.
 
     Raises:
         TypeError: ``pool`` is not an offload.Pool.

@@ -36,10 +36,11 @@ R = TypeVar("R")
 class Limiter:
     """Runs at most ``total`` of its calls at once on a pool; holds the others.
 
-    Example::
-
+    Examples:
+        ```python
         db = offload.Limiter(10)
         rows = await db.run(cursor.execute, "select * from t")
+        ```
 
     Thread safety: every method may be called from any thread; ``run()`` needs a running
     event loop in the calling thread. After ``os.fork()`` the child's limiter has no call
@@ -75,6 +76,7 @@ class Limiter:
 
     @property
     def total(self) -> int:
+        """The most calls of this limiter running at once."""
         return self._total
 
     @property
@@ -97,6 +99,17 @@ class Limiter:
 
     def run(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Awaitable[R]:
         """As ``offload()``, with at most ``total`` of this limiter's calls running at once.
+
+        A call beyond the bound is held, without a thread, until one of the limiter's
+        calls finishes; held calls pass on in the order they came.
+
+        Args:
+            fn: The blocking function: a plain callable, not a coroutine function.
+            *args: Positional arguments for ``fn``.
+            **kwargs: Keyword arguments for ``fn``.
+
+        Returns:
+            An awaitable that gives what ``fn`` returns, or raises what it raises.
 
         Raises:
             RuntimeError: No event loop is running in this thread.

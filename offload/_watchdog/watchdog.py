@@ -241,10 +241,11 @@ def watch_loop(
 ) -> LoopWatchdog:
     """Watches the running event loop, and reports each call that blocks it, with its stack.
 
-    Example::
-
+    Examples:
+        ```python
         async with offload.watch_loop(threshold=0.1):
             await serve()  # each block over 100 ms is logged, naming the line to offload
+        ```
 
     A watchdog thread posts a probe to the loop every ``threshold / 4``. When the loop
     has not run one for ``threshold`` seconds, the thread takes the loop thread's stack;

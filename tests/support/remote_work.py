@@ -1,4 +1,5 @@
-"""Functions the tests send to worker processes (ProcessPool, Dask workers).
+"""Functions the tests send to worker processes (ProcessPool, Dask workers) and
+subinterpreters (InterpreterPool).
 
 They live in a module of their own, importing only the standard library, so that a
 worker process imports them in milliseconds; a function must be importable by name to
@@ -55,3 +56,39 @@ def die_once(marker: Path) -> int:
         marker.touch()
         os._exit(1)
     return os.getpid()
+
+
+def wait_for(gate: Any) -> Any:
+    """Waits until the test puts an item in ``gate``, a ``concurrent.interpreters`` Queue
+    (which, unlike an Event, reaches a subinterpreter); returns the item."""
+    item = gate.get(timeout=60)  # a hang guard only: the tests put the item
+    gate.put(item)  # passed on, as a turnstile: one put releases every waiter
+    return item
+
+
+def report_and_wait(started: Any, gate: Any) -> int:
+    """Puts this interpreter's id in ``started``, then waits for ``gate`` (both
+    ``concurrent.interpreters`` Queues); returns the id."""
+    from concurrent import interpreters
+
+    me = interpreters.get_current().id
+    started.put(me)
+    wait_for(gate)
+    return me
+
+
+def interpreter_id() -> int:
+    """The id of the interpreter running the call (0 is the main one)."""
+    from concurrent import interpreters
+
+    return interpreters.get_current().id
+
+
+counter = 0  # module-level state, to show what an interpreter does not share
+
+
+def bump() -> int:
+    """Adds one to ``counter`` in the interpreter (or process) running it; returns it."""
+    global counter
+    counter += 1
+    return counter
