@@ -11,7 +11,14 @@ as they were raised, with their traceback.
 
 from __future__ import annotations
 
-__all__ = ["OffloadError", "PoolClosedError", "ThreadStartError", "WorkerLostError", "chained"]
+__all__ = [
+    "OffloadError",
+    "PoolClosedError",
+    "ThreadStartError",
+    "WorkerLostError",
+    "chained",
+    "pool_closed_error",
+]
 
 
 class OffloadError(Exception):
@@ -48,3 +55,17 @@ def chained(error: BaseException, cause: BaseException) -> BaseException:
     """``error`` with ``cause`` as its ``__cause__``, as ``raise error from cause`` sets it."""
     error.__cause__ = cause
     return error
+
+
+def pool_closed_error(name: str, *, exiting: bool) -> PoolClosedError:
+    """The error for a call submitted to the pool ``name`` after its shutdown, or while
+    the interpreter exits (``exiting``)."""
+    if exiting:
+        return PoolClosedError(
+            f"pool {name!r} takes no new call: the interpreter is exiting, and it "
+            "runs only the calls submitted before"
+        )
+    return PoolClosedError(
+        f"pool {name!r} is shut down; submit calls to another Pool, "
+        "or call offload.set_default_pool() with a new one"
+    )

@@ -33,21 +33,19 @@ What follows from it, and how the code keeps it:
    the order they came.
    But while a thread handed a call is still *on its way* to it (woken, not yet
    running), a call for which a parked (returning or idle) thread exists is queued
-   instead, and that thread, once awake, hands the oldest queued call on as a submitter
-   would before it runs its own. Meanwhile a thread that finishes its call takes the
-   queued call first (point 3). So short calls from many tasks run on the threads
-   already awake, and a thread is woken for a queued call only when none of them came
-   for it first: one wake at a time, not one per call. A call still gets a thread of its
-   own without waiting for any other call to end: the chain of hand-offs reaches a
-   parked thread for each queued call (there is one for each, or the call would not
-   have been queued so), whatever the calls already running do. This is Go's rule for
-   blocking system calls (a call keeps its thread; another is woken only for work that
-   would wait) without its monitor thread: the wake that was coming anyway is the one
-   that passes work on.
+   instead; that thread, once awake, hands the oldest queued call on as a submitter
+   would before it runs its own, and a thread that finishes its call takes the queued
+   call first (point 3). So short calls from many tasks run on the threads already
+   awake: one wake at a time, not one per call. A call still gets a thread without
+   waiting for any other call to end: the chain of hand-offs reaches a parked thread
+   for each queued call (there is one for each, or it would not have been queued so).
+   This is half of Go's rule for blocking system calls (a call keeps its thread;
+   another is woken only for work that would wait), and point 8 the other half.
 2. A starting thread takes the oldest queued call and, if calls are still queued, starts
-   the next thread before it runs its own. Growth is a chain, one thread starting at a
-   time, and no thread waits for the one it starts to run (see ``_launch``, in
-   threads.py): not the event loop's, which submits, nor a starting thread's own call.
+   the next thread before it runs its own (unless it watches: point 8). Growth is a
+   chain, one thread starting at a time, and no thread waits for the one it starts to
+   run (see ``_launch``, in worker.py): not the event loop's, which submits, nor a
+   starting thread's own call.
 3. A thread that finishes a call takes the oldest queued call. If none is queued, and
    the call came from an event loop, it becomes a thread returning to that loop; it is
    so counted *before* it delivers the outcome, so that the awaiter's next call,
@@ -58,24 +56,28 @@ What follows from it, and how the code keeps it:
 4. The window of a returning thread closes once its loop has turned ``WINDOW_TURNS``
    times after settling the outcome (see ``Inbox``, in _calls/delivery.py); a thread
    that takes a queued call instead of returning hands its window to a thread parked at
-   the same loop, if any (point 1's queued call was its to take). A loop that blocks holds its
-   returning threads until it turns, or until ``idle_timeout`` passes; a loop that
-   closes, a shutdown, a fork and interpreter exit release them.
+   the same loop, if any (point 1's queued call was its to take). A loop that blocks
+   holds its returning threads until it turns, or until ``idle_timeout`` passes; a loop
+   that closes, a shutdown, a fork and interpreter exit release them.
 5. The idle thread retires after ``idle_timeout`` without work, so a quiet process holds
    no pool threads.
 6. Hence: while a thread is idle, no call is queued but for a thread on its way
-   (point 1); while calls are queued, a thread exists to take them (or they fail with
-   ThreadStartError, see _thread_failed_to_start), but at interpreter exit, where no
-   thread starts and the exiting thread runs them (exit.py).
+   (point 1) or while it watches (point 8); while calls are queued, a thread exists to
+   take them (or they fail with ThreadStartError, see _thread_failed_to_start), but at
+   interpreter exit, where no thread starts and the exiting thread runs them (exit.py).
 7. A shut-down pool takes no new call, but runs every call submitted before: those
    queued, and those a Holder (a Limiter) accepted before and passes on later
    (``_submit(work, admitted=True)``). ``shutdown(wait=True)`` waits for all of them.
+8. A starting thread that arrives while the busy threads took queued calls as fast as
+   one each since it was asked for becomes the idle thread, *watching* the queue rather
+   than taking a call: it takes the oldest over once the queue stops moving. A backlog
+   of short calls stays on the threads already busy (watching.py).
 
 Locking. ``Pool._lock`` guards every field set in ``Pool._reset_after_fork``, the set of
 Holders, the fields of every ``_Worker`` but ``wake``, and the flags of every Work in
 the pool (contract.py states who writes them when). ``_Worker.wake`` is the one other
-lock: see _Worker (in threads.py, the other half of the pool). A Holder's lock may be
-taken with ``_lock`` held, never the other way round (see Holder). No user code runs, and nothing waits, while
+lock: see _Worker (in worker.py). A Holder's lock may be taken with ``_lock`` held,
+never the other way round (see Holder). No user code runs, and nothing waits, while
 ``_lock`` is held. The GIL is never relied upon: the pool is correct on free-threaded
 builds.
 """
@@ -89,7 +91,7 @@ from collections import deque
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from .._base.checks import count, seconds
-from .._base.errors import PoolClosedError
+from .._base.errors import PoolClosedError, pool_closed_error
 from .._base.fork import Registry, start_fresh
 from .._base.shutdown import ShutsDownOnExit
 from .._calls.submit import submit
@@ -203,6 +205,7 @@ class Pool(PoolThreads, ShutsDownOnExit):
         self._exiting = False  # set by interpreter exit, which starts no thread (exit.py)
         self._delivering = 0  # busy threads of a shut-down pool that deliver, then take a call
         self._on_its_way = 0  # parked threads handed a call, not yet running (point 1)
+        self._reset_watch()  # the fields of point 8: see QueueWatch
 
     @property
     def name(self) -> str:
@@ -321,6 +324,7 @@ class Pool(PoolThreads, ShutsDownOnExit):
             if self._idle is not None:
                 waiting.append(self._idle)
                 self._idle = None
+                self._watching = False
             for worker in waiting:
                 self._stop_returning_locked(worker)
                 self._next_locked(worker)
@@ -365,15 +369,7 @@ class Pool(PoolThreads, ShutsDownOnExit):
             work.fail(asyncio.CancelledError("the call was cancelled before it reached the pool"))
 
     def _closed_error(self) -> PoolClosedError:
-        if self._exiting:
-            return PoolClosedError(
-                f"pool {self._name!r} takes no new call: the interpreter is exiting, and it "
-                "runs only the calls submitted before"
-            )
-        return PoolClosedError(
-            f"pool {self._name!r} is shut down; submit calls to another Pool, "
-            "or call offload.set_default_pool() with a new one"
-        )
+        return pool_closed_error(self._name, exiting=self._exiting)
 
     def _done(self, work: Work) -> None:
         pass  # a pool keeps its own account of its calls; see Limiter for one that uses it
@@ -389,6 +385,7 @@ class Pool(PoolThreads, ShutsDownOnExit):
             self._queued -= 1
             if self._queued == 0:
                 self._queue.clear()  # only cancelled calls are left
+                self._watching = False
         # It stays in the queue, skipped, until the calls before it are popped: its
         # arguments, which can be big, go now. Not under the lock: freeing them can run
         # their __del__.

@@ -13,6 +13,7 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from .._base.errors import ThreadStartError, chained
+from .watching import QueueWatch
 from .worker import _current, _launch, _Worker, _worker_of_current_thread
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ LOOP_CHECK_INTERVAL = 0.25
 _monotonic = time.monotonic
 
 
-class PoolThreads:
+class PoolThreads(QueueWatch):
     """The thread side of ``Pool``: its fields are Pool's (see ``Pool._reset_after_fork``)."""
 
     _name: str
@@ -90,6 +91,7 @@ class PoolThreads:
         if self._starting or self._idle is not None or self._threads >= self._max_threads or self._exiting:
             return None
         self._starting = True
+        self._seen_completed = self._completed
         self._threads += 1
         self._peak_threads = max(self._peak_threads, self._threads)
         self._names_given += 1
@@ -138,7 +140,10 @@ class PoolThreads:
             self._starting = False
             self._spawned += 1
             self._workers.add(worker)
-            state = self._next_locked(worker)
+            if self._queued and not self._closed and self._queue_moves_locked():
+                state = self._watch_locked(worker)
+            else:
+                state = self._next_locked(worker)
             next_name = self._reserve_thread_locked() if state == "busy" and self._queued else None
         if next_name is not None:
             self._start_thread(next_name)
@@ -246,11 +251,18 @@ class PoolThreads:
             timeout = deadline - _monotonic()
             if worker.home is not None:
                 timeout = min(timeout, LOOP_CHECK_INTERVAL)
+            elif self._watching and self._idle is worker:  # unlocked: only it starts watching
+                timeout = min(timeout, self._watch_look)
             if worker.wake.acquire(timeout=-1 if math.isinf(timeout) else max(timeout, 0)):
                 return self._arrived(worker)
             with self._lock:
                 state = self._on_wait_timeout_locked(worker, expired=_monotonic() >= deadline)
-            if state == "busy" or state == "gone":
+                next_name = self._reserve_thread_locked() if state == "takes over" and self._queued else None
+            if next_name is not None:
+                self._start_thread(next_name)
+            if state == "watching":
+                deadline = _monotonic() + self._idle_timeout  # not idle: calls are queued
+            if state in ("busy", "gone", "takes over"):
                 return worker.work
             if state == "claimed":
                 # Claimed between the timeout and taking the lock: the claimer has handed
@@ -296,6 +308,8 @@ class PoolThreads:
                 return self._next_locked(worker)
             return "returning"
         if self._idle is worker:
+            if self._watching:
+                return self._look_at_queue_locked(worker)
             if not expired:
                 return "idle"
             self._idle = None
@@ -341,6 +355,8 @@ class PoolThreads:
         """Takes the thread that returned first to ``home``, else the idle thread, if any."""
         returning = self._homes.get(home) if home is not None else None
         if returning is None:
+            if self._watching:
+                return None  # it takes the queue over when the queue stops (point 8)
             idle, self._idle = self._idle, None
             return idle
         worker = returning[0]
@@ -366,6 +382,8 @@ class PoolThreads:
             self._queue.popleft()
             self._queued -= 1
             work.queued = False
+            if not self._queued:
+                self._watching = False
         return work
 
     def _pop_all_locked(self) -> list[Work]:

@@ -17,7 +17,7 @@ import pytest
 
 from offload._calls import delivery
 from offload._calls.asyncio_call import AsyncioCall
-from offload._pool import threads
+from offload._pool import threads, watching
 from offload._watchdog import report, watchdog
 
 from .polling import wait_until
@@ -95,6 +95,30 @@ def never_look_at_loops(monkeypatch: pytest.MonkeyPatch) -> None:
     """Returning threads no longer look whether their loop has closed: they stay
     returning to a closed loop until the pool shuts down."""
     monkeypatch.setattr(threads, "LOOP_CHECK_INTERVAL", math.inf)
+
+
+def never_look_at_the_queue(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A thread that arrives to watch the queue (the pool's point 8) never looks at it:
+    it stays watching until the queue empties, a call is handed to it, or shutdown."""
+    monkeypatch.setattr(watching, "WATCH_FIRST_LOOK", math.inf)
+
+
+def hold_thread_starts(monkeypatch: pytest.MonkeyPatch, let_through: int) -> list[Callable[[], None]]:
+    """Lets the pool's first ``let_through`` thread starts happen; each later one is held:
+    the list returned gets a function per held start that starts the thread. The pool
+    counts a held thread as starting meanwhile."""
+    held: list[Callable[[], None]] = []
+    starts = [0]
+
+    def holding(original: Callable[[threading.Thread], None], thread: threading.Thread) -> None:
+        starts[0] += 1
+        if starts[0] <= let_through:
+            original(thread)
+        else:
+            held.append(lambda: original(thread))
+
+    wrap_thread_starts(monkeypatch, holding)
+    return held
 
 
 def wrap_capture_stack(
@@ -184,6 +208,11 @@ class _ClockedWake:
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         if timeout < 0:
             return self._lock.acquire()
+        if timeout <= watching.WATCH_LONGEST_LOOK:
+            # A watching thread's look at the queue (the pool's point 8) keeps real time:
+            # it is how queued calls reach a thread once the busy ones block. A short
+            # idle wait read on the clock would only end when it moves, and reads it again.
+            return self._lock.acquire(timeout=timeout)
         return self._clock._wait(self._lock, timeout)
 
     def release(self) -> None:

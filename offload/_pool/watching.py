@@ -1,0 +1,90 @@
+"""Watching the queue (the pool's point 8): a backlog of short calls stays on the
+threads already busy, and a thread is added only once the queue stops moving.
+
+A pool grows in a chain: a starting thread takes the oldest queued call and starts the
+next thread if calls are still queued (point 2). That is right for calls that block:
+each gets a thread of its own, none waits for another to end. For calls shorter than a
+thread's start it is not: the threads already busy take the queued calls one after
+another faster than a new thread arrives, and each thread started only adds one more
+taker of turns at the GIL, whose hand-offs cost CPU on every call.
+
+So a starting thread that arrives while the busy threads took queued calls as fast as
+one each since it was asked for does not take one. It becomes the idle thread, the one
+waiting thread the invariant allows, and *watches* the queue: no call is handed to it
+while calls are queued (a call that finds the queue empty is, as to any idle thread).
+It looks at the queue after ``WATCH_FIRST_LOOK``, about what another start would take,
+and, each time the queue has moved as fast again, twice as late as before, up to
+``WATCH_LONGEST_LOOK``. Once the queue has not moved as fast, the busy threads are
+blocked: it takes the oldest call over, as a starting thread would, and the chain goes
+on. Calls that block still each get a thread, later by at most one look.
+
+This is the other half of Go's rule for blocking system calls (point 1 is the first):
+a processor is handed to another thread only once a call has blocked past a monitor's
+tick. Here the waiting thread is the monitor, and only while calls are queued; the
+thread counts the invariant states do not change. When the queue empties, it is the
+idle thread again.
+
+Every method named ``*_locked`` runs with ``Pool._lock`` held, which guards the fields.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .worker import _Worker
+
+__all__ = ["WATCH_FIRST_LOOK", "WATCH_LONGEST_LOOK", "QueueWatch"]
+
+#: Seconds from a watching thread's arrival to its first look at the queue.
+WATCH_FIRST_LOOK = 0.0002
+#: The longest between two looks: how much later than now a call that blocks behind a
+#: backlog of short calls may reach a thread.
+WATCH_LONGEST_LOOK = 0.002
+
+
+class QueueWatch:
+    """The half of ``PoolThreads`` that watches the queue; its fields are Pool's."""
+
+    _idle: _Worker | None
+    _busy: int
+    _completed: int
+    _watching: bool  # the idle thread watches the queue
+    _seen_completed: int  # calls completed when the waiting thread was reserved, or last looked
+    _watch_look: float  # seconds to the watching thread's next look
+
+    if TYPE_CHECKING:
+
+        def _next_locked(self, worker: _Worker) -> str: ...
+
+    def _reset_watch(self) -> None:
+        self._watching = False
+        self._seen_completed = 0
+        self._watch_look = WATCH_FIRST_LOOK
+
+    def _queue_moves_locked(self) -> bool:
+        """Whether the busy threads completed calls, one each at least, since the waiting
+        thread was reserved or last looked: calls that short are over before another
+        thread would reach them."""
+        return self._busy > 0 and self._completed - self._seen_completed >= self._busy
+
+    def _watch_locked(self, worker: _Worker) -> str:
+        """Makes ``worker``, just arrived, the idle thread, watching the queue."""
+        self._idle = worker
+        self._watching = True
+        self._seen_completed = self._completed
+        self._watch_look = WATCH_FIRST_LOOK
+        return "idle"
+
+    def _look_at_queue_locked(self, worker: _Worker) -> str:
+        """The watching thread's look: it watches on ("watching") while the queue moves,
+        else takes the oldest queued call over ("takes over"), or, should the queue have
+        emptied meanwhile, does what any thread without a call does."""
+        if self._queue_moves_locked():
+            self._seen_completed = self._completed
+            self._watch_look = min(self._watch_look * 2, WATCH_LONGEST_LOOK)
+            return "watching"
+        self._idle = None
+        self._watching = False
+        state = self._next_locked(worker)
+        return "takes over" if state == "busy" else state
