@@ -9,7 +9,7 @@ import pytest
 from rich.console import Console
 
 import offload
-from benchmarks import streams
+from benchmarks import backlog, streams
 from benchmarks._implementations import BASELINE, IMPLEMENTATIONS, RAW_THREAD, THREAD_PER_CALL
 from benchmarks._report import Results, compare, markdown
 from benchmarks._runner import Plan
@@ -86,3 +86,11 @@ def test_the_streams_command_prints_every_way_on_every_count_of_tasks(
         for tasks in (1, 4, 16)
         for way in ("asyncio.to_thread", "offload.install()", "offload()")
     ]
+
+
+def test_the_backlog_command_measures_the_pool_watching_and_not(capsys: pytest.CaptureFixture[str]) -> None:
+    moves = backlog.QueueWatch._queue_moves_locked
+    backlog.main(["--calls", "50", "--blocking", "2", "--repeat", "2", "--loops", "asyncio"])
+    rows = [row.split()[:2] for row in capsys.readouterr().out.splitlines()]
+    assert rows.count(["asyncio", "watching"]) == rows.count(["asyncio", "not"]) == 2
+    assert backlog.QueueWatch._queue_moves_locked is moves  # the rule is back on

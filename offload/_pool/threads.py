@@ -352,11 +352,12 @@ class PoolThreads(QueueWatch):
         return self._on_its_way_locked(worker), None
 
     def _parked_locked(self, home: Home | None) -> _Worker | None:
-        """Takes the thread that returned first to ``home``, else the idle thread, if any."""
+        """Takes the thread that returned first to ``home``, else the idle thread unless it
+        watches the queue (point 8), if any."""
         returning = self._homes.get(home) if home is not None else None
         if returning is None:
             if self._watching:
-                return None  # it takes the queue over when the queue stops (point 8)
+                return None
             idle, self._idle = self._idle, None
             return idle
         worker = returning[0]

@@ -16,7 +16,9 @@ It looks at the queue after ``WATCH_FIRST_LOOK``, about what another start would
 and, each time the queue has moved as fast again, twice as late as before, up to
 ``WATCH_LONGEST_LOOK``. Once the queue has not moved as fast, the busy threads are
 blocked: it takes the oldest call over, as a starting thread would, and the chain goes
-on. Calls that block still each get a thread, later by at most one look.
+on. Calls that block still each get a thread: the first at the next look, the others
+one start after another, where the threads the backlog would have started would have
+been there already.
 
 This is the other half of Go's rule for blocking system calls (point 1 is the first):
 a processor is handed to another thread only once a call has blocked past a monitor's

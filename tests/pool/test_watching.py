@@ -9,6 +9,8 @@ Thread starts are held by a seam, so each test decides when the watching thread 
 from __future__ import annotations
 
 import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import pytest
 
@@ -21,18 +23,31 @@ from ..support.seams import hold_thread_starts, never_look_at_the_queue
 
 SHORT = 3
 
+Held = list[Callable[[], None]]
+
+
+@pytest.fixture
+def held(monkeypatch: pytest.MonkeyPatch) -> Held:
+    """The pool's thread starts after its first, held until the test starts them."""
+    return hold_thread_starts(monkeypatch, let_through=1)
+
 
 def ran_on(ran: list[str]) -> None:
     ran.append(threading.current_thread().name)
 
 
-async def backlog_behind_one_thread(
-    pool: offload.Pool, gate: Gate, held: list[object], ran: list[str]
-) -> tuple[threading.Event, object]:
+@dataclass
+class Backlog:
+    second: threading.Event  # holds the busy thread's second blocking call
+    last: Awaitable[None]  # the call left queued
+    ran: list[str]  # the threads the short calls and the last ran on, in order
+
+
+async def backlog_behind_one_thread(pool: offload.Pool, gate: Gate, held: Held) -> Backlog:
     """One thread takes a blocking call, SHORT short calls and a second blocking call,
     one after another, while the thread it started for the queue is held; a last call
-    stays queued. Returns the second call's gate and the last call's awaitable."""
-    first, second = gate(), gate()
+    stays queued."""
+    first, second, ran = gate(), gate(), []
     pool.run(first.wait)
     shorts = [pool.run(ran_on, ran) for _ in range(SHORT)]
     pool.run(second.wait)
@@ -43,26 +58,24 @@ async def backlog_behind_one_thread(
     del shorts
     s = assert_invariant(pool)
     assert (s.threads, s.busy, s.starting, s.queued) == (2, 1, 1, 1), s
-    return second, last
+    return Backlog(second, last, ran)
 
 
 def test_a_thread_arriving_at_a_moving_queue_watches_it(
-    run: Runner[None], pool: offload.Pool, gate: Gate, monkeypatch: pytest.MonkeyPatch
+    run: Runner[None], pool: offload.Pool, gate: Gate, held: Held, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    held = hold_thread_starts(monkeypatch, let_through=1)
     never_look_at_the_queue(monkeypatch)
-    ran: list[str] = []
 
     async def main() -> None:
-        second, last = await backlog_behind_one_thread(pool, gate, held, ran)
+        backlog = await backlog_behind_one_thread(pool, gate, held)
         held.pop()()
         wait_until(lambda: pool.stats().spawned == 2, what="the second thread to arrive")
         s = assert_invariant(pool)
         # It did not take the queued call: it is the idle thread, watching.
         assert (s.threads, s.busy, s.idle, s.queued) == (2, 1, 1, 1), s
-        second.set()  # the busy thread takes the queued call, as it would have anyway
-        await last
-        assert ran[-1] == ran[0]
+        backlog.second.set()  # the busy thread takes the queued call, as it would have anyway
+        await backlog.last
+        assert backlog.ran[-1] == backlog.ran[0]
         # The queue is empty: a new call goes to the idle thread at once, not at its look.
         assert await pool.run(threading.current_thread) is not threading.current_thread()
         s = assert_invariant(pool)
@@ -72,46 +85,40 @@ def test_a_thread_arriving_at_a_moving_queue_watches_it(
 
 
 def test_a_watching_thread_takes_over_a_queue_that_stops(
-    run: Runner[None], pool: offload.Pool, gate: Gate, monkeypatch: pytest.MonkeyPatch
+    run: Runner[None], pool: offload.Pool, gate: Gate, held: Held
 ) -> None:
-    held = hold_thread_starts(monkeypatch, let_through=1)
-    ran: list[str] = []
-
     async def main() -> None:
-        second, last = await backlog_behind_one_thread(pool, gate, held, ran)
+        backlog = await backlog_behind_one_thread(pool, gate, held)
         held.pop()()
-        await last  # the busy thread stays blocked: the second thread runs it
-        assert ran[-1] != ran[0]
+        await backlog.last  # the busy thread stays blocked: the second thread runs it
+        assert backlog.ran[-1] != backlog.ran[0]
         s = assert_invariant(pool)
         assert (s.spawned, s.busy, s.queued) == (2, 1, 0), s
-        second.set()
+        backlog.second.set()
 
     run(main())
 
 
 def test_a_watching_thread_takes_over_and_grows_the_pool(
-    run: Runner[None], pool: offload.Pool, gate: Gate, monkeypatch: pytest.MonkeyPatch
+    run: Runner[None], pool: offload.Pool, gate: Gate, held: Held
 ) -> None:
     # Two calls stay queued behind a blocked thread: the watching thread takes the
     # oldest over and starts a thread for the other, as a starting thread does (point 2).
     # The other runs while the first thread is still blocked, on the second thread or
     # the third, whichever reaches it first.
-    held = hold_thread_starts(monkeypatch, let_through=1)
-    ran: list[str] = []
-
     async def main() -> None:
-        second, last = await backlog_behind_one_thread(pool, gate, held, ran)
+        backlog = await backlog_behind_one_thread(pool, gate, held)
         all_in = threading.Barrier(2, timeout=10)
         after = pool.run(all_in.wait)
         held.pop()()
         wait_until(lambda: len(held) == 1, what="the third thread to be asked for")
         held.pop()()
-        await last
+        await backlog.last
         all_in.wait()  # on the loop's thread, until the call runs
         await after
         wait_until(lambda: pool.stats().spawned == 3, what="the third thread to arrive")
         s = assert_invariant(pool)
         assert (s.threads, s.busy, s.queued) == (3, 1, 0), s
-        second.set()
+        backlog.second.set()
 
     run(main())
