@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from .._base.log import logger
 from .pool import every_pool
+from .worker import _current, _Worker, _worker_of_current_thread
 
 if TYPE_CHECKING:
     from .contract import Work
@@ -74,10 +75,25 @@ def _see_calls_through(pool: Pool, patience: float) -> None:
                     return
                 quiet = not pool._all_threads_gone.wait(timeout=None if told else patience)
         if work is not None:
-            pool._run_on_this_thread(work)
+            _run_here(pool, work)
         elif quiet and not told:
             told = True
             _say_what_exit_waits_for(pool, running, held)
+
+
+def _run_here(pool: Pool, work: Work) -> None:
+    """Runs and delivers ``work``, taken from the queue, on the exiting thread as a pool
+    thread would: inside, ``offload.cancelled()`` and ``call_on_loop()`` find the call."""
+    previous = _worker_of_current_thread()
+    worker = _current.worker = _Worker(pool, threading.current_thread().name)
+    worker.work = work
+    try:
+        work.run()
+    finally:
+        _current.worker = previous
+    with pool._lock:
+        pool._completed += 1
+    pool._deliver(work)
 
 
 def _say_what_exit_waits_for(pool: Pool, running: list[str], held: list[Work]) -> None:

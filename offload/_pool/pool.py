@@ -47,7 +47,8 @@ What follows from it, and how the code keeps it:
    run (see ``_launch``, in worker.py): not the event loop's, which submits, nor a
    starting thread's own call.
 3. A thread that finishes a call takes the oldest queued call. If none is queued, and
-   the call came from an event loop, it becomes a thread returning to that loop; it is
+   the call came from an event loop, it becomes a thread returning to that loop (after
+   a short call, while others' short calls keep threads busy, it watches: point 8); it is
    so counted *before* it delivers the outcome, so that the awaiter's next call,
    submitted as soon as the outcome arrives, finds it. A thread that finishes a call
    from a plain thread, or whose loop's window closes without claiming it, does what
@@ -70,8 +71,10 @@ What follows from it, and how the code keeps it:
    (``_submit(work, admitted=True)``). ``shutdown(wait=True)`` waits for all of them.
 8. A starting thread that arrives while the busy threads took queued calls as fast as
    one each since it was asked for becomes the idle thread, *watching* the queue rather
-   than taking a call: it takes the oldest over once the queue stops moving. A backlog
-   of short calls stays on the threads already busy (watching.py).
+   than taking a call, and so may a thread that finished a short call; while it watches
+   and a thread is busy, calls are queued for the busy threads, none woken. It takes the
+   oldest over once the busy threads stop ending calls. Short calls stay on the threads
+   already busy (watching.py).
 
 Locking. ``Pool._lock`` guards every field set in ``Pool._reset_after_fork``, the set of
 Holders, the fields of every ``_Worker`` but ``wake``, and the flags of every Work in
@@ -361,11 +364,8 @@ class Pool(PoolThreads, ShutsDownOnExit):
                         name = self._reserve_thread_locked()
                 elif not self._queued_for_threads_on_their_way_locked():
                     worker, name = self._serve_queue_locked(work.home)
-        if worker is not None:
-            worker.wake.release()
-        elif name is not None:
-            self._start_thread(name)
-        elif dropped:
+        self._wake_or_start(worker, name)
+        if dropped:
             work.fail(asyncio.CancelledError("the call was cancelled before it reached the pool"))
 
     def _closed_error(self) -> PoolClosedError:

@@ -13,8 +13,8 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from .._base.errors import ThreadStartError, chained
-from .watching import QueueWatch
-from .worker import _current, _launch, _Worker, _worker_of_current_thread
+from . import watching
+from .worker import _current, _launch, _Worker
 
 if TYPE_CHECKING:
     from .contract import Home, Work
@@ -31,7 +31,7 @@ LOOP_CHECK_INTERVAL = 0.25
 _monotonic = time.monotonic
 
 
-class PoolThreads(QueueWatch):
+class PoolThreads(watching.QueueWatch):
     """The thread side of ``Pool``: its fields are Pool's (see ``Pool._reset_after_fork``)."""
 
     _name: str
@@ -42,16 +42,12 @@ class PoolThreads(QueueWatch):
     _all_threads_gone: threading.Condition
     _queue: deque[Work]
     _queued: int
-    _idle: _Worker | None
-    _starting: bool
     _homes: dict[Home, deque[_Worker]]
     _returning: int
     _workers: set[_Worker]
     _threads: int
-    _busy: int
     _peak_threads: int
     _spawned: int
-    _completed: int
     _names_given: int
     _exiting: bool
     _delivering: int
@@ -128,8 +124,9 @@ class PoolThreads(QueueWatch):
             if label != named_for:  # renaming costs more than comparing
                 thread.name = f"{worker.base_name}:{label}"
                 named_for = label
+            started = time.perf_counter()
             work.run()
-            state = self._finish(worker, work)
+            state = self._finish(worker, work, short=time.perf_counter() - started < watching.SHORT_CALL)
             del work  # the thread may wait long: it holds nothing of the call meanwhile
             # Not renamed back while it waits: that would cost every sequential call two
             # renames on the path that delivers its result.
@@ -140,6 +137,7 @@ class PoolThreads(QueueWatch):
             self._starting = False
             self._spawned += 1
             self._workers.add(worker)
+            worker.seen_completed = self._completed
             if self._queued and not self._closed and self._queue_moves_locked():
                 state = self._watch_locked(worker)
             else:
@@ -149,16 +147,18 @@ class PoolThreads(QueueWatch):
             self._start_thread(next_name)
         return self._after(worker, state)
 
-    def _finish(self, worker: _Worker, done: Work) -> str:
+    def _finish(self, worker: _Worker, done: Work, short: bool) -> str:
         """Settles the thread's next state (point 3), delivers ``done``, and returns the
-        state: see ``_after``."""
+        state: see ``_after``. ``short``: ``done`` ran shorter than ``SHORT_CALL``."""
         with self._lock:
             closed = self._closed
             if closed:
                 state = "busy"  # for now: settled after the delivery, below
                 self._delivering += 1
             else:
+                others_ended = self._completed != worker.seen_completed
                 self._call_done_locked()
+                worker.seen_completed = self._completed
                 home = done.home
                 # A cancelled awaiter has resumed already: no continuation to wait for.
                 if home is None or done.cancel_requested:
@@ -166,6 +166,9 @@ class PoolThreads(QueueWatch):
                 elif self._queued:
                     state = self._next_locked(worker)
                     self._hand_window_on_locked(home, done)
+                elif short and others_ended and self._may_watch_locked():
+                    worker.work = None
+                    state = self._watch_locked(worker)
                 else:
                     state = "returning"
                     worker.work = None
@@ -205,21 +208,6 @@ class PoolThreads(QueueWatch):
         self._busy -= 1
         self._completed += 1
 
-    def _run_on_this_thread(self, work: Work) -> None:
-        """Runs and delivers ``work``, taken from the queue, on the calling thread, which
-        is none of the pool's (the exiting one: see exit.py), as a pool thread would:
-        inside, ``offload.cancelled()`` and ``call_on_loop()`` find the call."""
-        previous = _worker_of_current_thread()
-        worker = _current.worker = _Worker(self, threading.current_thread().name)
-        worker.work = work
-        try:
-            work.run()
-        finally:
-            _current.worker = previous
-        with self._lock:
-            self._completed += 1
-        self._deliver(work)
-
     @staticmethod
     def _deliver(done: Work) -> None:
         try:
@@ -257,9 +245,8 @@ class PoolThreads(QueueWatch):
                 return self._arrived(worker)
             with self._lock:
                 state = self._on_wait_timeout_locked(worker, expired=_monotonic() >= deadline)
-                next_name = self._reserve_thread_locked() if state == "takes over" and self._queued else None
-            if next_name is not None:
-                self._start_thread(next_name)
+                woken, name = self._pass_oldest_on_locked() if state == "takes over" else (None, None)
+            self._wake_or_start(woken, name)
             if state == "watching":
                 deadline = _monotonic() + self._idle_timeout  # not idle: calls are queued
             if state in ("busy", "gone", "takes over"):
@@ -288,13 +275,21 @@ class PoolThreads(QueueWatch):
             with self._lock:
                 worker.on_its_way = False
                 self._on_its_way -= 1
-                oldest = self._oldest_queued_locked() if not self._closed else None
-                woken, name = self._serve_queue_locked(oldest.home) if oldest is not None else (None, None)
-            if woken is not None:
-                woken.wake.release()
-            elif name is not None:
-                self._start_thread(name)
+                woken, name = self._pass_oldest_on_locked()
+            self._wake_or_start(woken, name)
         return worker.work
+
+    def _pass_oldest_on_locked(self) -> tuple[_Worker | None, str | None]:
+        """Finds a thread for the oldest queued call, as its submitter would (point 1)."""
+        oldest = self._oldest_queued_locked() if not self._closed else None
+        return self._serve_queue_locked(oldest.home) if oldest is not None else (None, None)
+
+    def _wake_or_start(self, woken: _Worker | None, name: str | None) -> None:
+        """Wakes the thread a call was handed to, or starts the thread reserved for one."""
+        if woken is not None:
+            woken.wake.release()
+        elif name is not None:
+            self._start_thread(name)
 
     def _on_wait_timeout_locked(self, worker: _Worker, expired: bool) -> str:
         """Decides what a parked thread whose wait timed out does; its next state."""
@@ -338,6 +333,8 @@ class PoolThreads(QueueWatch):
         ``home``, or the idle thread, to which it hands the call and which it returns
         for waking; else the name of a thread to start; else, at the bound, a thread
         returning to some other loop."""
+        if self._watching and self._busy:
+            return None, None  # the busy threads take it; the watcher sees that they do
         worker = self._parked_locked(home)
         if worker is None:
             name = self._reserve_thread_locked()
@@ -356,9 +353,8 @@ class PoolThreads(QueueWatch):
         watches the queue (point 8), if any."""
         returning = self._homes.get(home) if home is not None else None
         if returning is None:
-            if self._watching:
-                return None
             idle, self._idle = self._idle, None
+            self._watching = False
             return idle
         worker = returning[0]
         self._stop_returning_locked(worker)
@@ -383,8 +379,6 @@ class PoolThreads(QueueWatch):
             self._queue.popleft()
             self._queued -= 1
             work.queued = False
-            if not self._queued:
-                self._watching = False
         return work
 
     def _pop_all_locked(self) -> list[Work]:

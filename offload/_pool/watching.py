@@ -20,11 +20,22 @@ on. Calls that block still each get a thread: the first at the next look, the ot
 one start after another, where the threads the backlog would have started would have
 been there already.
 
+Many tasks making short calls form no backlog, but the same waste: each call handed to
+a thread parked at its loop costs a wake, where a thread finishing its call would take
+it sooner. So a thread that finishes a call shorter than ``SHORT_CALL``, with none
+queued, while another thread is busy, none is waiting, and others' calls have ended
+since its own last one (they are short too), does not return to the call's loop: it
+becomes the idle thread, watching. While it watches and a thread is busy, a submitted
+call is queued for the busy threads, and nothing is woken for it. Its looks are as
+above: while the busy threads end a call each between two looks, it watches on, queue
+or none; once they have not, it takes the oldest queued call over (or, none queued, is
+the idle thread again, not watching), and the queued calls after it are handed on as a
+submitter would hand them.
+
 This is the other half of Go's rule for blocking system calls (point 1 is the first):
 a processor is handed to another thread only once a call has blocked past a monitor's
-tick. Here the waiting thread is the monitor, and only while calls are queued; the
-thread counts the invariant states do not change. When the queue empties, it is the
-idle thread again.
+tick. Here the waiting thread is the monitor; the thread counts the invariant states do
+not change.
 
 Every method named ``*_locked`` runs with ``Pool._lock`` held, which guards the fields.
 """
@@ -36,19 +47,23 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .worker import _Worker
 
-__all__ = ["WATCH_FIRST_LOOK", "WATCH_LONGEST_LOOK", "QueueWatch"]
+__all__ = ["SHORT_CALL", "WATCH_FIRST_LOOK", "WATCH_LONGEST_LOOK", "QueueWatch"]
 
 #: Seconds from a watching thread's arrival to its first look at the queue.
 WATCH_FIRST_LOOK = 0.0002
 #: The longest between two looks: how much later than now a call that blocks behind a
 #: backlog of short calls may reach a thread.
 WATCH_LONGEST_LOOK = 0.002
+#: Seconds a call ran under which it counts as short: over before a thread parked for the
+#: next call would be woken and reach it.
+SHORT_CALL = 0.0002
 
 
 class QueueWatch:
     """The half of ``PoolThreads`` that watches the queue; its fields are Pool's."""
 
     _idle: _Worker | None
+    _starting: bool
     _busy: int
     _completed: int
     _watching: bool  # the idle thread watches the queue
@@ -71,17 +86,22 @@ class QueueWatch:
         return self._busy > 0 and self._completed - self._seen_completed >= self._busy
 
     def _watch_locked(self, worker: _Worker) -> str:
-        """Makes ``worker``, just arrived, the idle thread, watching the queue."""
+        """Makes ``worker`` (arrived, or done with a short call) the idle thread, watching."""
         self._idle = worker
         self._watching = True
         self._seen_completed = self._completed
         self._watch_look = WATCH_FIRST_LOOK
         return "idle"
 
+    def _may_watch_locked(self) -> bool:
+        """Whether a thread that finished a short call may watch rather than return: a
+        thread is busy, and none is waiting (idle + starting <= 1)."""
+        return self._busy > 0 and not self._starting and self._idle is None
+
     def _look_at_queue_locked(self, worker: _Worker) -> str:
-        """The watching thread's look: it watches on ("watching") while the queue moves,
-        else takes the oldest queued call over ("takes over"), or, should the queue have
-        emptied meanwhile, does what any thread without a call does."""
+        """The watching thread's look: it watches on ("watching") while the busy threads
+        end calls, else takes the oldest queued call over ("takes over"), or, none
+        queued, does what any thread without a call does."""
         if self._queue_moves_locked():
             self._seen_completed = self._completed
             self._watch_look = min(self._watch_look * 2, WATCH_LONGEST_LOOK)

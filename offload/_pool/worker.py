@@ -40,7 +40,17 @@ class _Worker:
     stops returning before it can return with another.
     """
 
-    __slots__ = ("base_name", "home", "label", "on_its_way", "pool", "returned", "wake", "work")
+    __slots__ = (
+        "base_name",
+        "home",
+        "label",
+        "on_its_way",
+        "pool",
+        "returned",
+        "seen_completed",
+        "wake",
+        "work",
+    )
 
     def __init__(self, pool: _Threads, base_name: str) -> None:
         self.pool = pool
@@ -52,6 +62,7 @@ class _Worker:
         self.home: Home | None = None
         self.returned: int | None = None
         self.on_its_way = False  # handed a call while parked, and not yet awake to run it
+        self.seen_completed = -1  # the pool's count of calls completed after its last one
 
     def returning_with(self, work: Work, /) -> bool:
         # Read without the lock: ``returned`` moves on from a call and never back to it.

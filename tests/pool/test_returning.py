@@ -3,6 +3,8 @@
 A thread that delivers an outcome to an event loop returns there until the loop has run
 the awaiter's continuation, and the loop's next call takes it back (the pool's point 3
 and 4). These tests pin the thread counts that follow, on every loop and every way in.
+No call counts as short here (seam ``calls_are_short``): a thread that finishes one
+may watch the queue instead of returning (point 8), which test_watching.py pins.
 """
 
 from __future__ import annotations
@@ -22,10 +24,15 @@ import offload
 from ..support.loops import AnyioRun, Runner
 from ..support.polling import awaited, until, wait_until, windows_closed
 from ..support.pools import Gate, MakePool, assert_invariant, start_blocker
-from ..support.seams import IdleClock, gather_in_one_wakeup, never_look_at_loops
+from ..support.seams import IdleClock, calls_are_short, gather_in_one_wakeup, never_look_at_loops
 
 TASKS = 4
 CALLS = 100
+
+
+@pytest.fixture(autouse=True)
+def no_call_is_short(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls_are_short(monkeypatch, short=False)
 
 
 async def calls_in_a_row(call: Callable[..., Awaitable[Any]], all_in: threading.Barrier) -> None:

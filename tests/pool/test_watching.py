@@ -1,13 +1,16 @@
-"""Short calls from a backlog stay on the threads already busy (the pool's point 8).
+"""Short calls stay on the threads already busy (the pool's point 8).
 
 A thread that arrives while the busy threads take the queued calls as fast as one each
 does not take one: it becomes the idle thread and watches the queue, which it takes
 over (and the growth goes on) once the queue stops moving, when the busy threads block.
 Thread starts are held by a seam, so each test decides when the watching thread arrives.
+So does a thread that ends a short call beside busy threads whose calls end too; while
+it watches, calls wait for the busy threads, none is woken for them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -17,9 +20,9 @@ import pytest
 import offload
 
 from ..support.loops import Runner
-from ..support.polling import wait_until
+from ..support.polling import awaited, wait_until, windows_closed
 from ..support.pools import Gate, assert_invariant
-from ..support.seams import hold_thread_starts, never_look_at_the_queue
+from ..support.seams import calls_are_short, hold_thread_starts, never_look_at_the_queue
 
 SHORT = 3
 
@@ -120,5 +123,108 @@ def test_a_watching_thread_takes_over_and_grows_the_pool(
         s = assert_invariant(pool)
         assert (s.threads, s.busy, s.queued) == (3, 1, 0), s
         backlog.second.set()
+
+    run(main())
+
+
+def name() -> str:
+    """The pool thread's name, without the call's: ``{pool}-{n}``."""
+    return threading.current_thread().name.partition(":")[0]
+
+
+def wait_then_name(event: threading.Event) -> str:
+    event.wait()
+    return name()
+
+
+@dataclass
+class ShortBesideBusy:
+    watcher: str  # the thread that ended a short call and watches
+    busy: Awaitable[str]  # the call the busy thread is blocked in, until released
+    release_busy: threading.Event
+    other: Awaitable[str]  # a second thread's, blocked too, until released
+    release_other: threading.Event
+
+
+async def short_call_ended_beside_busy_threads(
+    pool: offload.Pool, gate: Gate, monkeypatch: pytest.MonkeyPatch
+) -> ShortBesideBusy:
+    """Three threads busy; the first ends its call and takes another that blocks; the
+    second then ends a short call (every call is short, by the seam calls_are_short)
+    after another thread's call ended, with none waiting: it watches the queue."""
+    calls_are_short(monkeypatch, short=True)
+    first, second, third, fourth = gate(), gate(), gate(), gate()
+    calls = [pool.run(wait_then_name, event) for event in (first, second, third)]
+    wait_until(lambda: pool.stats().busy == 3, what="three threads busy")
+    first.set()
+    await calls[0]
+    other = asyncio.ensure_future(awaited(pool.run(wait_then_name, fourth)))
+    wait_until(lambda: pool.stats().busy == 3, what="the first thread to take its next call")
+    second.set()
+    watcher = await calls[1]
+    s = assert_invariant(pool)
+    assert (s.threads, s.busy, s.idle, s.returning, s.queued) == (3, 2, 1, 0, 0), s
+    busy = asyncio.ensure_future(awaited(calls[2]))
+    return ShortBesideBusy(watcher, busy, third, other, fourth)
+
+
+def test_a_call_beside_short_ones_waits_for_a_busy_thread_not_a_wake(
+    run: Runner[None], pool: offload.Pool, gate: Gate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The watching thread never looks (seam never_look_at_the_queue): the call submitted
+    # while it watches stays queued until the busy thread, finishing, takes it.
+    never_look_at_the_queue(monkeypatch)
+
+    async def main() -> None:
+        state = await short_call_ended_beside_busy_threads(pool, gate, monkeypatch)
+        call = pool.run(name)
+        s = assert_invariant(pool)
+        assert (s.busy, s.idle, s.queued) == (2, 1, 1), s
+        state.release_busy.set()
+        busy = await state.busy
+        assert await call == busy != state.watcher
+        state.release_other.set()
+        await state.other
+        s = assert_invariant(pool)
+        assert (s.spawned, s.completed, s.queued) == (3, 5, 0), s
+
+    run(main())
+
+
+def test_a_watching_thread_takes_over_a_call_behind_a_blocked_one(
+    run: Runner[None], pool: offload.Pool, gate: Gate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def main() -> None:
+        state = await short_call_ended_beside_busy_threads(pool, gate, monkeypatch)
+        # The busy threads stay blocked: at its look, the watching thread runs the call.
+        assert await pool.run(name) == state.watcher
+        s = assert_invariant(pool)
+        assert (s.spawned, s.busy, s.queued) == (3, 2, 0), s
+        state.release_busy.set()
+        state.release_other.set()
+        await state.busy
+        await state.other
+
+    run(main())
+
+
+def test_short_calls_beside_a_blocked_one_keep_returning(
+    run: Runner[None], pool: offload.Pool, gate: Gate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Only short calls end while the other thread stays blocked: the thread ending them
+    # returns to its loop each time, as without the watch; were it to watch, never
+    # looking (seam never_look_at_the_queue), the next call would wait for ever.
+    calls_are_short(monkeypatch, short=True)
+    never_look_at_the_queue(monkeypatch)
+    release = gate()
+
+    async def main() -> None:
+        blocked = pool.run(release.wait)
+        ran = {await pool.run(name) for _ in range(SHORT)}
+        assert len(ran) == 1
+        s = assert_invariant(pool)
+        assert (s.spawned, s.busy, s.queued) == (2, 1, 0), s
+        release.set()
+        await blocked
 
     run(main())

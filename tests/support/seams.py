@@ -103,6 +103,12 @@ def never_look_at_the_queue(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(watching, "WATCH_FIRST_LOOK", math.inf)
 
 
+def calls_are_short(monkeypatch: pytest.MonkeyPatch, short: bool) -> None:
+    """Every call counts as short (a thread that finishes one may watch the queue, the
+    pool's point 8), or none does (it returns to its loop, as without the watch)."""
+    monkeypatch.setattr(watching, "SHORT_CALL", math.inf if short else 0.0)
+
+
 def hold_thread_starts(monkeypatch: pytest.MonkeyPatch, let_through: int) -> list[Callable[[], None]]:
     """Lets the pool's first ``let_through`` thread starts happen; each later one is held:
     the list returned gets a function per held start that starts the thread. The pool
