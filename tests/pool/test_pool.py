@@ -124,20 +124,30 @@ def test_no_thread_waits_for_the_thread_it_starts(
 ) -> None:
     # Thread.start() waits for the new thread to run: the pool never calls it, and starts
     # its threads without that wait (through the seam wrap_thread_starts), the first from
-    # the loop's thread, each next one from the thread before it.
+    # the loop's thread, each next one from the thread before it. The first is held until
+    # every call is queued: on a free-threaded build it could otherwise take its call
+    # before the next is submitted, which then rightly starts a thread from the loop's.
     waited: list[str] = []
     monkeypatch.setattr(threading.Thread, "start", lambda thread: waited.append(thread.name))
     starters: list[int] = []
+    held: list[Callable[[], None]] = []
+    loop_thread = threading.get_ident()
 
     def recording(launch: Callable[[threading.Thread], None], thread: threading.Thread) -> None:
         starters.append(threading.get_ident())
-        launch(thread)
+        if starters[-1] == loop_thread:
+            held.append(lambda: launch(thread))
+        else:
+            launch(thread)
 
     wrap_thread_starts(monkeypatch, recording)
     barrier = threading.Barrier(4, timeout=10)
 
     async def main() -> None:
-        await asyncio.gather(*(pool.run(barrier.wait) for _ in range(4)))
+        calls = [pool.run(barrier.wait) for _ in range(4)]
+        assert len(held) == 1
+        held.pop()()
+        await asyncio.gather(*calls)
 
     run(main())
     assert waited == []

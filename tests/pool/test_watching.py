@@ -20,7 +20,7 @@ import pytest
 import offload
 
 from ..support.loops import Runner
-from ..support.polling import awaited, wait_until, windows_closed
+from ..support.polling import awaited, wait_until
 from ..support.pools import Gate, assert_invariant
 from ..support.seams import calls_are_short, hold_thread_starts, never_look_at_the_queue
 
