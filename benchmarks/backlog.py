@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterator
 
 import offload
+from offload._pool import watching
 from offload._pool.watching import QueueWatch
 
 from ._runner import LOOPS
@@ -37,13 +38,16 @@ def noop() -> None:
 
 @contextlib.contextmanager
 def watching_off() -> Iterator[None]:
-    """The pool as it was without point 8: no queue ever counts as moving."""
-    moves = QueueWatch._queue_moves_locked
+    """The pool as it was without point 8: no queue ever counts as moving, and no call
+    as short (a thread that ends one returns to its loop)."""
+    moves, short = QueueWatch._queue_moves_locked, watching.SHORT_CALL
     QueueWatch._queue_moves_locked = lambda self: False  # type: ignore[method-assign]
+    watching.SHORT_CALL = 0.0
     try:
         yield
     finally:
         QueueWatch._queue_moves_locked = moves  # type: ignore[method-assign]
+        watching.SHORT_CALL = short
 
 
 BLOCKING_SECONDS = 0.05

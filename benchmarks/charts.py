@@ -15,6 +15,7 @@ as plainly as a win. The figures are narrow, one column of panels, so that a pho
 
 from __future__ import annotations
 
+import argparse
 import io
 import statistics
 import sys
@@ -429,7 +430,9 @@ def to_svg(figure: Any) -> str:
 
 def main(argv: Sequence[str] = ()) -> None:
     """Writes the README's chart from the committed full run."""
-    out = Path(argv[0]) if argv else README_CHART
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.charts", description=main.__doc__)
+    parser.add_argument("out", nargs="?", type=Path, default=README_CHART, help="the PNG to write")
+    out: Path = parser.parse_args(argv).out
     figure = headline_chart(Results.load(FULL_RUN))
     out.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(out, dpi=130, metadata={"Software": None})

@@ -89,8 +89,25 @@ def test_the_streams_command_prints_every_way_on_every_count_of_tasks(
 
 
 def test_the_backlog_command_measures_the_pool_watching_and_not(capsys: pytest.CaptureFixture[str]) -> None:
-    moves = backlog.QueueWatch._queue_moves_locked
+    moves, short = backlog.QueueWatch._queue_moves_locked, backlog.watching.SHORT_CALL
     backlog.main(["--calls", "50", "--blocking", "2", "--repeat", "2", "--loops", "asyncio"])
     rows = [row.split()[:2] for row in capsys.readouterr().out.splitlines()]
     assert rows.count(["asyncio", "watching"]) == rows.count(["asyncio", "not"]) == 2
-    assert backlog.QueueWatch._queue_moves_locked is moves  # the rule is back on
+    # The rule is back on.
+    assert (backlog.QueueWatch._queue_moves_locked, backlog.watching.SHORT_CALL) == (moves, short)
+
+
+def test_the_chart_command_writes_where_told_and_reads_options_as_options(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("matplotlib")
+    from benchmarks import charts
+
+    with pytest.raises(SystemExit) as exited:
+        charts.main(["--help"])
+    assert exited.value.code == 0
+    assert "usage: python -m benchmarks.charts" in capsys.readouterr().out
+    out = tmp_path / "chart.png"
+    charts.main([str(out)])
+    assert out.read_bytes().startswith(b"\x89PNG")
+    assert list(tmp_path.iterdir()) == [out]
