@@ -385,7 +385,6 @@ class Pool(PoolThreads, ShutsDownOnExit):
             self._queued -= 1
             if self._queued == 0:
                 self._queue.clear()  # only cancelled calls are left
-                self._watching = False
         # It stays in the queue, skipped, until the calls before it are popped: its
         # arguments, which can be big, go now. Not under the lock: freeing them can run
         # their __del__.

@@ -167,7 +167,6 @@ class PoolThreads(watching.QueueWatch):
                     state = self._next_locked(worker)
                     self._hand_window_on_locked(home, done)
                 elif short and others_ended and self._may_watch_locked():
-                    worker.work = None
                     state = self._watch_locked(worker)
                 else:
                     state = "returning"
@@ -248,7 +247,7 @@ class PoolThreads(watching.QueueWatch):
                 woken, name = self._pass_oldest_on_locked() if state == "takes over" else (None, None)
             self._wake_or_start(woken, name)
             if state == "watching":
-                deadline = _monotonic() + self._idle_timeout  # not idle: calls are queued
+                deadline = _monotonic() + self._idle_timeout  # not idle: busy threads end calls
             if state in ("busy", "gone", "takes over"):
                 return worker.work
             if state == "claimed":
@@ -349,8 +348,8 @@ class PoolThreads(watching.QueueWatch):
         return self._on_its_way_locked(worker), None
 
     def _parked_locked(self, home: Home | None) -> _Worker | None:
-        """Takes the thread that returned first to ``home``, else the idle thread unless it
-        watches the queue (point 8), if any."""
+        """Takes the thread that returned first to ``home``, else the idle thread, if any,
+        which stops watching the queue (point 8) if it did."""
         returning = self._homes.get(home) if home is not None else None
         if returning is None:
             idle, self._idle = self._idle, None

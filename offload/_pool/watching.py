@@ -88,6 +88,7 @@ class QueueWatch:
     def _watch_locked(self, worker: _Worker) -> str:
         """Makes ``worker`` (arrived, or done with a short call) the idle thread, watching."""
         self._idle = worker
+        worker.work = None
         self._watching = True
         self._seen_completed = self._completed
         self._watch_look = WATCH_FIRST_LOOK
