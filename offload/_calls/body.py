@@ -55,10 +55,16 @@ def check_callable(fn: object) -> None:
     coroutine or async generator function, or an object whose ``__call__`` is one).
 
     Plain functions, methods and builtins, by far the most common, are decided from their
-    code flags alone; anything else goes through ``inspect``. A callable that returns a
+    code flags alone, and so is a ``functools.partial`` of one (asyncio.to_thread, anyio
+    under Starlette and FastAPI wrap every call in one), by the function inside it (see
+    ``inner_function``); anything else goes through ``inspect``. A callable that returns a
     coroutine anyway is caught in the pool thread (see ``_invoke``).
     """
     kind = type(fn)
+    if kind is partial:
+        inner = inner_function(fn)
+        if type(inner) is not partial:  # else a partial that holds itself: inspect decides
+            fn, kind = inner, type(inner)
     if kind is BuiltinFunctionType:
         return
     if kind is FunctionType:

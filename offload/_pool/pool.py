@@ -71,10 +71,11 @@ What follows from it, and how the code keeps it:
    (``_submit(work, admitted=True)``). ``shutdown(wait=True)`` waits for all of them.
 8. A starting thread that arrives while the busy threads took queued calls as fast as
    one each since it was asked for becomes the idle thread, *watching* the queue rather
-   than taking a call, and so may a thread that finished a short call; while it watches
-   and a thread is busy, calls are queued for the busy threads, none woken. It takes the
-   oldest over once the busy threads stop ending calls. Short calls stay on the threads
-   already busy (watching.py).
+   than taking a call, and so may a thread that finished a short call (or, one waiting
+   already, the idle thread, woken to watch); while it watches and a thread is busy,
+   calls are queued for the busy threads, none woken. It takes the oldest over once the
+   busy threads stop ending calls. Short calls stay on the threads already busy
+   (watching.py).
 
 Locking. ``Pool._lock`` guards every field set in ``Pool._reset_after_fork``, the set of
 Holders, the fields of every ``_Worker`` but ``wake``, and the flags of every Work in
@@ -331,6 +332,7 @@ class Pool(PoolThreads, ShutsDownOnExit):
             for worker in waiting:
                 self._stop_returning_locked(worker)
                 self._next_locked(worker)
+            waiting = [worker for worker in waiting if not self._released_already_locked(worker)]
         for worker in waiting:
             worker.wake.release()
         for work in dropped:

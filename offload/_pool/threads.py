@@ -150,15 +150,14 @@ class PoolThreads(watching.QueueWatch):
     def _finish(self, worker: _Worker, done: Work, short: bool) -> str:
         """Settles the thread's next state (point 3), delivers ``done``, and returns the
         state: see ``_after``. ``short``: ``done`` ran shorter than ``SHORT_CALL``."""
+        poked = None
         with self._lock:
             closed = self._closed
             if closed:
                 state = "busy"  # for now: settled after the delivery, below
                 self._delivering += 1
             else:
-                others_ended = self._completed != worker.seen_completed
-                self._call_done_locked()
-                worker.seen_completed = self._completed
+                others_ended = self._count_done_locked(worker, short)
                 home = done.home
                 # A cancelled awaiter has resumed already: no continuation to wait for.
                 if home is None or done.cancel_requested:
@@ -169,6 +168,7 @@ class PoolThreads(watching.QueueWatch):
                 elif short and others_ended and self._may_watch_locked():
                     state = self._watch_locked(worker)
                 else:
+                    poked = self._idle_watches_locked() if short and others_ended else None
                     state = "returning"
                     worker.work = None
                     worker.home, worker.returned = home, id(done)
@@ -178,6 +178,7 @@ class PoolThreads(watching.QueueWatch):
                         returning = self._homes[home] = deque()
                     returning.append(worker)
                     self._returning += 1
+        self._wake_or_start(poked, None)
         self._deliver(done)
         if closed:
             # Shut down, no thread returns or idles, so the call counts as running until
@@ -238,9 +239,11 @@ class PoolThreads(watching.QueueWatch):
             timeout = deadline - _monotonic()
             if worker.home is not None:
                 timeout = min(timeout, LOOP_CHECK_INTERVAL)
-            elif self._watching and self._idle is worker:  # unlocked: only it starts watching
+            elif self._watching and self._idle is worker:  # unlocked: a poke wakes it to read it
                 timeout = min(timeout, self._watch_look)
             if worker.wake.acquire(timeout=-1 if math.isinf(timeout) else max(timeout, 0)):
+                if worker.poked and self._woken_to_watch(worker):  # unlocked: set before the wake
+                    continue
                 return self._arrived(worker)
             with self._lock:
                 state = self._on_wait_timeout_locked(worker, expired=_monotonic() >= deadline)
@@ -302,6 +305,8 @@ class PoolThreads(watching.QueueWatch):
                 return self._next_locked(worker)
             return "returning"
         if self._idle is worker:
+            if worker.poked:  # as its wait timed out: it takes the poke's wake before it looks
+                return "watching"
             if self._watching:
                 return self._look_at_queue_locked(worker)
             if not expired:
@@ -332,8 +337,8 @@ class PoolThreads(watching.QueueWatch):
         ``home``, or the idle thread, to which it hands the call and which it returns
         for waking; else the name of a thread to start; else, at the bound, a thread
         returning to some other loop."""
-        if self._watching and self._busy:
-            return None, None  # the busy threads take it; the watcher sees that they do
+        if self._calls_wait_for_the_watch_locked():
+            return None, None
         worker = self._parked_locked(home)
         if worker is None:
             name = self._reserve_thread_locked()

@@ -28,7 +28,9 @@ class _Worker:
     ``wake`` is a lock used as a one-slot mailbox: it is held (locked) while the thread
     has no call handed to it, and released by whoever hands it one (or tells it to exit
     by handing it ``None``). The thread waits by acquiring it. Only the thread itself
-    acquires it and only one claimer releases it per wait, so it never over-releases.
+    acquires it and only one claimer releases it per wait, so it never over-releases:
+    ``poked`` says that it was released to make the idle thread watch the queue
+    (watching.py), and a thread that claims it then hands it its call without a release.
 
     ``home`` and ``returned`` are set while the thread is returning: the loop it returns
     to, and the ``id()`` of the call whose outcome it delivered there, which names its
@@ -45,6 +47,7 @@ class _Worker:
         "home",
         "label",
         "on_its_way",
+        "poked",
         "pool",
         "returned",
         "seen_completed",
@@ -62,6 +65,7 @@ class _Worker:
         self.home: Home | None = None
         self.returned: int | None = None
         self.on_its_way = False  # handed a call while parked, and not yet awake to run it
+        self.poked = False  # its wake released to make it watch, not for a call
         self.seen_completed = -1  # the pool's count of calls completed after its last one
 
     def returning_with(self, work: Work, /) -> bool:

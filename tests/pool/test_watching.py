@@ -20,9 +20,17 @@ import pytest
 import offload
 
 from ..support.loops import Runner
-from ..support.polling import awaited, wait_until
+from ..support.polling import awaited, wait_until, windows_closed
 from ..support.pools import Gate, assert_invariant
-from ..support.seams import calls_are_short, hold_thread_starts, never_look_at_the_queue
+from ..support.seams import (
+    HeldLooks,
+    HeldPokes,
+    calls_are_short,
+    hold_looks,
+    hold_poked_threads,
+    hold_thread_starts,
+    never_look_at_the_queue,
+)
 
 SHORT = 3
 
@@ -226,5 +234,125 @@ def test_short_calls_beside_a_blocked_one_keep_returning(
         assert (s.spawned, s.busy, s.queued) == (2, 1, 0), s
         release.set()
         await blocked
+
+    run(main())
+
+
+def test_the_watch_goes_on_between_turns_and_ends_once_no_call_ends(
+    run: Runner[None], pool: offload.Pool, gate: Gate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The watching thread's looks are held until the test lets one through (seam
+    # hold_looks). Once the busy threads' calls have ended, none busy and none queued,
+    # the pool is between two turns of its loops' short calls: the watch goes on. At the
+    # next look, no call having ended since, it ends.
+    looks = hold_looks(monkeypatch)
+
+    async def main() -> None:
+        state = await short_call_ended_beside_busy_threads(pool, gate, monkeypatch)
+        state.release_busy.set()
+        state.release_other.set()
+        await state.busy
+        await state.other
+        await windows_closed(pool)  # the threads that ran them leave: one is waiting
+        looks.let_one_through()
+        assert looks.outcomes == ["watching"]
+        looks.let_one_through()
+        assert looks.outcomes == ["watching", "idle"]
+        s = assert_invariant(pool)
+        assert (s.threads, s.idle, s.queued, s.spawned) == (1, 1, 0, 3), s
+        assert await pool.run(name) == state.watcher
+
+    run(main())
+
+
+async def idle_thread_beside_busy_ones(
+    pool: offload.Pool, gate: Gate, monkeypatch: pytest.MonkeyPatch
+) -> tuple[ShortBesideBusy, HeldLooks]:
+    """Two threads busy, blocked, and an idle thread that does not watch: it watched, and
+    at its look (seam hold_looks, by which no other look happens unless let through) the
+    busy threads had ended no call."""
+    looks = hold_looks(monkeypatch)
+    state = await short_call_ended_beside_busy_threads(pool, gate, monkeypatch)
+    looks.let_one_through()
+    assert looks.outcomes == ["idle"]
+    return state, looks
+
+
+def test_a_short_call_ended_beside_the_idle_thread_makes_it_watch(
+    run: Runner[None], pool: offload.Pool, gate: Gate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A thread ends a short call beside a busy one while the idle thread does not watch:
+    # the idle thread is woken to watch in its place. A call submitted then is queued,
+    # not handed to the idle thread; the thread that ended the short call takes it once
+    # its window closes.
+    async def main() -> None:
+        state, looks = await idle_thread_beside_busy_ones(pool, gate, monkeypatch)
+        state.release_busy.set()
+        ended_on = await state.busy
+        call = pool.run(name)
+        s = assert_invariant(pool)
+        assert (s.busy, s.idle, s.queued) == (1, 1, 1), s
+        assert await call == ended_on != state.watcher
+        assert looks.outcomes == ["idle"]  # no look let through: it watched on
+        state.release_other.set()
+        await state.other
+
+    run(main())
+
+
+async def poked_then_busy_one_released(
+    pool: offload.Pool, gate: Gate, monkeypatch: pytest.MonkeyPatch, pokes: HeldPokes
+) -> tuple[ShortBesideBusy, HeldLooks]:
+    """As idle_thread_beside_busy_ones; then a busy thread ends a short call, which pokes
+    the idle thread, held awake (seam hold_poked_threads) before it reads why."""
+    state, looks = await idle_thread_beside_busy_ones(pool, gate, monkeypatch)
+    state.release_busy.set()
+    await state.busy
+    wait_until(pokes.held.is_set, what="the idle thread to be poked")
+    return state, looks
+
+
+def test_a_poked_thread_claimed_by_shutdown_leaves(
+    run: Runner[None], pool: offload.Pool, gate: Gate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Shutdown claims the idle thread after a poke woke it and before it read why (seam
+    # hold_poked_threads): it reads that it was claimed, not poked, and leaves.
+    pokes = hold_poked_threads(monkeypatch)
+
+    async def main() -> None:
+        state, _ = await poked_then_busy_one_released(pool, gate, monkeypatch, pokes)
+        pool.shutdown(wait=False)
+        pokes.go.set()
+        state.release_other.set()
+        await state.other
+        pool.shutdown(wait=True)
+        assert pool.stats().threads == 0
+
+    run(main())
+
+
+def test_a_call_beside_a_poked_thread_waits_for_its_first_look(
+    run: Runner[None], pool: offload.Pool, gate: Gate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No thread is busy while the idle thread is on its way to watch (held awake, seam
+    # hold_poked_threads): a call is queued for it, not handed to it, which would release
+    # its wake a second time. At its first look, the queue not moving, it takes the call.
+    pokes = hold_poked_threads(monkeypatch)
+
+    async def main() -> None:
+        state, looks = await poked_then_busy_one_released(pool, gate, monkeypatch, pokes)
+        state.release_other.set()
+        await state.other
+        await windows_closed(pool)
+        call = pool.run(name)
+        s = assert_invariant(pool)
+        assert (s.threads, s.busy, s.idle, s.queued) == (1, 0, 1, 1), s
+        pokes.go.set()
+        looks.let_one_through()
+        assert looks.outcomes == ["idle", "takes over"]
+        assert await call == state.watcher
+        await windows_closed(pool)
+        s = assert_invariant(pool)
+        assert (s.threads, s.idle, s.queued, s.spawned) == (1, 1, 0, 3), s
 
     run(main())

@@ -310,7 +310,9 @@ class TestBadInput:
     async def _coroutine_function(self) -> None:
         pass
 
-    @pytest.mark.parametrize("not_callable", [None, 42, "print"])
+    @pytest.mark.parametrize(
+        "not_callable", [None, 42, "print", functools.partial(contextvars.Context().run, 42)]
+    )
     def test_not_callable(self, run: Runner[None], pool: offload.Pool, not_callable: Any) -> None:
         async def main() -> None:
             with pytest.raises(TypeError, match="needs a callable to run in a thread, not"):
@@ -325,9 +327,14 @@ class TestBadInput:
         async def fetch() -> None:
             pass
 
+        # Seen through partials, as asyncio.to_thread wraps it: partial(Context.run, fn).
+        to_thread_shaped = functools.partial(contextvars.copy_context().run, fetch)
+
         async def main() -> None:
-            for fn in (fetch, self._coroutine_function, functools.partial(fetch)):
-                with pytest.raises(TypeError, match=r"is a coroutine function.*await it directly"):
+            for fn in (fetch, self._coroutine_function, functools.partial(fetch), to_thread_shaped):
+                with pytest.raises(
+                    TypeError, match=r"(fetch|_coroutine_function) is a coroutine function.*await it directly"
+                ):
                     pool.run(fn)
 
         run(main())

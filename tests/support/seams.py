@@ -11,6 +11,7 @@ import asyncio
 import math
 import threading
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pytest
@@ -109,6 +110,71 @@ def calls_are_short(monkeypatch: pytest.MonkeyPatch, short: bool) -> None:
     monkeypatch.setattr(watching, "SHORT_CALL", math.inf if short else 0.0)
 
 
+class HeldLooks:
+    """The watching thread's looks at the queue (the pool's point 8), held until the test
+    lets one through; what each look let through decided, in order ("watching", "takes
+    over", or what a thread without a call does next: "idle", "busy", "gone")."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._allowed = 0
+        self.outcomes: list[str] = []
+
+    def let_one_through(self) -> None:
+        """Lets the watching thread's next look happen, and waits until it has."""
+        seen = len(self.outcomes)
+        with self._lock:
+            self._allowed += 1
+        wait_until(lambda: len(self.outcomes) > seen, what="the watching thread to look")
+
+    def _take_one(self) -> bool:
+        with self._lock:
+            if not self._allowed:
+                return False
+            self._allowed -= 1
+            return True
+
+
+def hold_looks(monkeypatch: pytest.MonkeyPatch) -> HeldLooks:
+    """Holds the watching thread's looks: until the test lets one through, each look
+    changes nothing, and the thread watches on."""
+    looks = HeldLooks()
+    original = watching.QueueWatch._look_at_queue_locked
+
+    def look(pool: watching.QueueWatch, worker: threads._Worker) -> str:
+        if not looks._take_one():
+            return "watching"
+        outcome = original(pool, worker)
+        looks.outcomes.append(outcome)
+        return outcome
+
+    monkeypatch.setattr(watching.QueueWatch, "_look_at_queue_locked", look)
+    return looks
+
+
+@dataclass
+class HeldPokes:
+    """Idle threads woken to watch the queue (poked, the pool's point 8), each held once
+    awake, before it reads why it was woken, until ``go`` is set."""
+
+    held: threading.Event  # set once a poked thread is held
+    go: threading.Event
+
+
+def hold_poked_threads(monkeypatch: pytest.MonkeyPatch) -> HeldPokes:
+    """Holds each thread woken by a poke before it takes the pool's lock to read it."""
+    pokes = HeldPokes(threading.Event(), threading.Event())
+    original = watching.QueueWatch._woken_to_watch
+
+    def woken_to_watch(pool: watching.QueueWatch, worker: threads._Worker) -> bool:
+        pokes.held.set()
+        pokes.go.wait()
+        return original(pool, worker)
+
+    monkeypatch.setattr(watching.QueueWatch, "_woken_to_watch", woken_to_watch)
+    return pokes
+
+
 def hold_thread_starts(monkeypatch: pytest.MonkeyPatch, let_through: int) -> list[Callable[[], None]]:
     """Lets the pool's first ``let_through`` thread starts happen; each later one is held:
     the list returned gets a function per held start that starts the thread. The pool
@@ -154,6 +220,10 @@ class IdleClock:
     ``idle_timeout`` from when its wait began, at once and never before, so a test lets
     an hour pass in a step. ``waiting`` tells when the idle thread has begun to wait (it
     is counted idle a little before, while it delivers its last outcome).
+
+    A thread woken (its wake released: handed a call, told to leave, or poked to watch
+    the queue) is no longer counted, though it may not have seen it yet: else a thread
+    on its way out could stand in for one still to start its wait.
     """
 
     # How often a timed wait reads the clock; a call handed over ends the wait at once.
@@ -162,7 +232,7 @@ class IdleClock:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._now = 0.0
-        self._waiting = 0
+        self._waiting: list[threading.Lock] = []  # the wake lock of each timed wait
 
     @property
     def now(self) -> float:
@@ -171,9 +241,9 @@ class IdleClock:
 
     @property
     def waiting(self) -> int:
-        """Threads in a timed wait on this clock now."""
+        """Threads in a timed wait on this clock now, and not woken."""
         with self._lock:
-            return self._waiting
+            return sum(lock.locked() for lock in self._waiting)
 
     def advance(self, seconds: float) -> None:
         with self._lock:
@@ -193,7 +263,7 @@ class IdleClock:
     def _wait(self, lock: threading.Lock, timeout: float) -> bool:
         with self._lock:
             deadline = self._now + timeout
-            self._waiting += 1
+            self._waiting.append(lock)
         try:
             while not lock.acquire(timeout=self.POLL):
                 if self.now >= deadline:
@@ -201,7 +271,7 @@ class IdleClock:
             return True
         finally:
             with self._lock:
-                self._waiting -= 1
+                self._waiting.remove(lock)
 
 
 class _ClockedWake:
