@@ -337,7 +337,7 @@ class PoolThreads(watching.QueueWatch):
         ``home``, or the idle thread, to which it hands the call and which it returns
         for waking; else the name of a thread to start; else, at the bound, a thread
         returning to some other loop."""
-        if self._calls_wait_for_the_watch_locked():
+        if self._watching and self._calls_wait_for_the_watch_locked():
             return None, None
         worker = self._parked_locked(home)
         if worker is None:

@@ -119,10 +119,14 @@ class QueueWatch:
         """Makes ``worker`` (arrived, or done with a short call) the idle thread, watching."""
         self._idle = worker
         worker.work = None
+        self._begin_watch_locked()
+        return "idle"
+
+    def _begin_watch_locked(self) -> None:
+        """The idle thread watches from now: its first look comes after WATCH_FIRST_LOOK."""
         self._watching = True
         self._seen_completed = self._completed
         self._watch_look = WATCH_FIRST_LOOK
-        return "idle"
 
     def _may_watch_locked(self) -> bool:
         """Whether a thread that finished a short call may watch rather than return: a
@@ -139,12 +143,13 @@ class QueueWatch:
         return not self._busy and not self._queued and 0 < ended <= self._short_run
 
     def _calls_wait_for_the_watch_locked(self) -> bool:
-        """Whether a call is left queued, no thread woken for it: while the idle thread
-        watches and a thread is busy, the busy threads take it, and the watching thread
-        sees that they do; while the idle thread is on its way to watch (poked), it takes
-        the call over at its first look, if no busy thread does first."""
+        """Whether a call is left queued, no thread woken for it, while the idle thread
+        watches (asked only then): while a thread is busy, the busy threads take it, and
+        the watching thread sees that they do; while the idle thread is on its way to
+        watch (poked), it takes the call over at its first look, if no busy thread does
+        first."""
         idle = self._idle
-        return self._watching and idle is not None and (self._busy > 0 or idle.poked)
+        return idle is not None and (self._busy > 0 or idle.poked)
 
     def _idle_watches_locked(self) -> _Worker | None:
         """For a thread that finished a short call and may not watch, the idle thread
@@ -156,9 +161,7 @@ class QueueWatch:
             return None
         if not self._busy_threads_run_short_calls_locked():
             return None  # the busy threads' calls may block: a call handed on runs sooner
-        self._watching = True
-        self._seen_completed = self._completed
-        self._watch_look = WATCH_FIRST_LOOK
+        self._begin_watch_locked()
         idle.poked = True
         return idle
 
