@@ -9,7 +9,7 @@ import pytest
 from rich.console import Console
 
 import offload
-from benchmarks import backlog, streams
+from benchmarks import backlog, returns, streams
 from benchmarks._implementations import BASELINE, IMPLEMENTATIONS, RAW_THREAD, THREAD_PER_CALL
 from benchmarks._report import Results, compare, markdown
 from benchmarks._runner import Plan
@@ -95,6 +95,18 @@ def test_the_backlog_command_measures_the_pool_watching_and_not(capsys: pytest.C
     assert rows.count(["asyncio", "watching"]) == rows.count(["asyncio", "not"]) == 2
     # The rule is back on.
     assert (backlog.QueueWatch._queue_moves_locked, backlog.watching.SHORT_CALL) == (moves, short)
+
+
+def test_the_returns_command_measures_each_pattern_with_the_rule_and_without(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    limit = returns.returning.UNUSED_RETURNS
+    returns.main(["--bursts", "2", "--seconds", "0.05", "--repeat", "2", "--loops", "asyncio"])
+    rows = [row.split()[:3] for row in capsys.readouterr().out.splitlines()[1:]]
+    assert rows == [
+        ["asyncio", pattern, first_word] for pattern in returns.PATTERNS for first_word in ("one", "every")
+    ]
+    assert limit == returns.returning.UNUSED_RETURNS  # the rule is back on
 
 
 def test_the_chart_command_writes_where_told_and_reads_options_as_options(

@@ -59,7 +59,8 @@ What follows from it, and how the code keeps it:
    that takes a queued call instead of returning hands its window to a thread parked at
    the same loop, if any (point 1's queued call was its to take). A loop that blocks
    holds its returning threads until it turns, or until ``idle_timeout`` passes; a loop
-   that closes, a shutdown, a fork and interpreter exit release them.
+   that closes, a shutdown, a fork and interpreter exit release them. A loop whose
+   windows keep closing as their thread leaves gets one back at a time (returning.py).
 5. The idle thread retires after ``idle_timeout`` without work, so a quiet process holds
    no pool threads.
 6. Hence: while a thread is idle, no call is queued but for a thread on its way
@@ -196,9 +197,9 @@ class Pool(PoolThreads, ShutsDownOnExit):
         self._queued = 0  # Work in _queue not cancelled; cancelled ones are skipped lazily
         self._idle: _Worker | None = None
         self._starting = False
-        # Threads returning to each loop, in the order they returned; no empty deque.
-        self._homes: dict[Home, deque[_Worker]] = {}
+        self._homes: dict[Home, deque[_Worker]] = {}  # returning threads, in order; no empty deque
         self._returning = 0
+        self._unused_returns: dict[Home, int] = {}  # see returning.py
         self._workers: set[_Worker] = set()  # every thread of the pool past its start
         self._threads = 0
         self._busy = 0

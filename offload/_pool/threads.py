@@ -9,14 +9,16 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections import deque
 from typing import TYPE_CHECKING
 
 from .._base.errors import ThreadStartError, chained
 from . import watching
+from .returning import ReturningThreads
 from .worker import _current, _launch, _Worker
 
 if TYPE_CHECKING:
+    from collections import deque
+
     from .contract import Home, Work
 
 __all__ = ["LOOP_CHECK_INTERVAL", "PoolThreads"]
@@ -31,7 +33,7 @@ LOOP_CHECK_INTERVAL = 0.25
 _monotonic = time.monotonic
 
 
-class PoolThreads(watching.QueueWatch):
+class PoolThreads(ReturningThreads, watching.QueueWatch):
     """The thread side of ``Pool``: its fields are Pool's (see ``Pool._reset_after_fork``)."""
 
     _name: str
@@ -42,8 +44,6 @@ class PoolThreads(watching.QueueWatch):
     _all_threads_gone: threading.Condition
     _queue: deque[Work]
     _queued: int
-    _homes: dict[Home, deque[_Worker]]
-    _returning: int
     _workers: set[_Worker]
     _threads: int
     _peak_threads: int
@@ -52,33 +52,6 @@ class PoolThreads(watching.QueueWatch):
     _exiting: bool
     _delivering: int
     _on_its_way: int
-
-    # --- returning threads (point 4) ---
-
-    def _window_closed(self, worker: _Worker, work: Work) -> None:
-        """``work``'s awaiter has resumed without claiming ``worker`` (on the loop's
-        thread), or never will (its loop is gone); if the thread is still returning for
-        ``work``, it does what point 3 says."""
-        with self._lock:
-            if worker.returned != id(work):
-                return  # claimed since, or released by shutdown
-            self._stop_returning_locked(worker)
-            state = self._next_locked(worker)
-            if state == "busy":
-                self._on_its_way_locked(worker)
-        if state != "idle":
-            worker.wake.release()
-
-    def _stop_returning_locked(self, worker: _Worker) -> None:
-        home = worker.home
-        if home is None:
-            return
-        returning = self._homes[home]
-        returning.remove(worker)
-        if not returning:
-            del self._homes[home]
-        self._returning -= 1
-        worker.home = worker.returned = None
 
     # --- starting threads ---
 
@@ -167,17 +140,12 @@ class PoolThreads(watching.QueueWatch):
                     self._hand_window_on_locked(home, done)
                 elif short and others_ended and self._may_watch_locked():
                     state = self._watch_locked(worker)
+                elif not short and self._lets_threads_go_locked(home):
+                    state = self._next_locked(worker)
                 else:
                     poked = self._idle_watches_locked() if short and others_ended else None
                     state = "returning"
-                    worker.work = None
-                    worker.home, worker.returned = home, id(done)
-                    done.returning = worker
-                    returning = self._homes.get(home)
-                    if returning is None:
-                        returning = self._homes[home] = deque()
-                    returning.append(worker)
-                    self._returning += 1
+                    self._return_locked(worker, home, done)
         self._wake_or_start(poked, None)
         self._deliver(done)
         if closed:
@@ -190,19 +158,6 @@ class PoolThreads(watching.QueueWatch):
                 self._all_threads_gone.notify_all()  # a call less for exit to wait for
                 state = self._next_locked(worker)
         return state
-
-    def _hand_window_on_locked(self, home: Home, done: Work) -> None:
-        """This thread takes a queued call rather than return to ``home`` with ``done``:
-        a thread parked there, if any, returns with ``done`` in its place. It is one a
-        call was queued for rather than woken (point 1), and its own window would close
-        before the loop's next calls come: so it stays for them, as this thread would
-        have, rather than leave and be started anew."""
-        returning = self._homes.get(home)
-        if returning:
-            parked = returning.popleft()
-            returning.append(parked)
-            parked.returned = id(done)
-            done.returning = parked
 
     def _call_done_locked(self) -> None:
         self._busy -= 1
@@ -362,6 +317,7 @@ class PoolThreads(watching.QueueWatch):
             return idle
         worker = returning[0]
         self._stop_returning_locked(worker)
+        self._return_used_locked(home)
         return worker
 
     def _enqueue_locked(self, work: Work) -> None:

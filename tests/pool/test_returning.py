@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import math
 import threading
 import weakref
 from collections.abc import Awaitable, Callable
@@ -24,7 +25,15 @@ import offload
 from ..support.loops import AnyioRun, Runner
 from ..support.polling import awaited, until, wait_until, windows_closed
 from ..support.pools import Gate, MakePool, assert_invariant, start_blocker
-from ..support.seams import IdleClock, calls_are_short, gather_in_one_wakeup, never_look_at_loops
+from ..support.seams import (
+    LOOPS_COUNTED,
+    UNUSED_RETURNS,
+    IdleClock,
+    calls_are_short,
+    gather_in_one_wakeup,
+    loops_counted,
+    never_look_at_loops,
+)
 
 TASKS = 4
 CALLS = 100
@@ -242,3 +251,51 @@ def test_a_thread_returning_to_a_closed_loop_does_not_keep_it_alive(
     del loop
     wait_until(lambda: gc.collect() >= 0 and freed() is None, what="the closed loop to be freed")
     assert assert_invariant(pool).returning == 1
+
+
+BURST = 5
+
+
+async def burst_returned(pool: offload.Pool, drain_sizes: list[int]) -> offload.PoolStats:
+    """BURST calls that meet inside the pool, settled in one turn of the loop; the pool's
+    figures as the gather resumes, before any window closes."""
+    meet = threading.Barrier(BURST, timeout=10)
+    drain_sizes.clear()
+    await gather_in_one_wakeup([pool.run(meet.wait) for _ in range(BURST)], drain_sizes)
+    return assert_invariant(pool)
+
+
+def test_a_loop_that_lets_every_returning_thread_go_gets_one_back_at_a_time(
+    run: Runner[None], pool: offload.Pool, drain_sizes: list[int]
+) -> None:
+    # Each burst's windows close unclaimed: one thread becomes the idle one, BURST - 1
+    # leave, each a window of no use (seam UNUSED_RETURNS).
+    async def main() -> None:
+        for _ in range(math.ceil(UNUSED_RETURNS / (BURST - 1))):
+            assert (await burst_returned(pool, drain_sizes)).returning == BURST
+            await windows_closed(pool)
+        # Now the first thread to finish returns, the next becomes the idle thread, the
+        # others leave at once, with no window and no wake.
+        s = await burst_returned(pool, drain_sizes)
+        assert (s.threads, s.returning, s.idle) == (2, 1, 1)
+        # The loop calls within the window: its thread is of use, and all return again.
+        await pool.run(int)
+        await windows_closed(pool)
+        assert (await burst_returned(pool, drain_sizes)).returning == BURST
+
+    run(main())
+
+
+def test_unused_returns_are_counted_for_so_many_loops(make_pool: MakePool) -> None:
+    # Each loop's window closes unclaimed beside the idle thread: its thread leaves. The
+    # counts of loops long gone are not kept for ever (seam loops_counted).
+    pool = make_pool(name="many-loops")
+
+    async def a_return_left_unused() -> None:
+        meet = threading.Barrier(2, timeout=10)
+        await asyncio.gather(pool.run(meet.wait), pool.run(meet.wait))
+        await windows_closed(pool)
+
+    for loops in range(1, LOOPS_COUNTED + 2):
+        asyncio.run(a_return_left_unused())
+        assert loops_counted(pool) == (loops - 1) % LOOPS_COUNTED + 1

@@ -18,7 +18,7 @@ import pytest
 
 from offload._calls import delivery
 from offload._calls.asyncio_call import AsyncioCall
-from offload._pool import threads, watching
+from offload._pool import returning, threads, watching
 from offload._watchdog import report, watchdog
 
 from .polling import wait_until
@@ -102,6 +102,17 @@ def never_look_at_the_queue(monkeypatch: pytest.MonkeyPatch) -> None:
     """A thread that arrives to watch the queue (the pool's point 8) never looks at it:
     it stays watching until the queue empties, a call is handed to it, or shutdown."""
     monkeypatch.setattr(watching, "WATCH_FIRST_LOOK", math.inf)
+
+
+#: Windows in a row whose thread leaves, after which a loop gets one thread back at a time.
+UNUSED_RETURNS = returning.UNUSED_RETURNS
+#: The loops whose unused returns a pool counts at once.
+LOOPS_COUNTED = returning.LOOPS_COUNTED
+
+
+def loops_counted(pool: Any) -> int:
+    """The loops whose windows ``pool`` counts as they close with their thread leaving."""
+    return len(pool._unused_returns)
 
 
 def calls_are_short(monkeypatch: pytest.MonkeyPatch, short: bool) -> None:
