@@ -7,9 +7,10 @@ import asyncio
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -19,7 +20,16 @@ from typing import Any
 from ._implementations import IMPLEMENTATIONS, open_implementation
 from ._scenarios import SCENARIOS, Scenario
 
-__all__ = ["LOOPS", "Measurement", "Plan", "installed_version", "machine", "measure", "mode_and_out"]
+__all__ = [
+    "LOOPS",
+    "Measurement",
+    "Plan",
+    "installed_version",
+    "interleaved_medians",
+    "machine",
+    "measure",
+    "mode_and_out",
+]
 
 LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {"asyncio": asyncio.new_event_loop}
 try:
@@ -30,6 +40,32 @@ else:
     LOOPS["uvloop"] = uvloop.new_event_loop
 
 REPETITIONS = {"smoke": 1, "quick": 3, "full": 7}
+
+Figures = tuple[float, float, float]
+
+
+def interleaved_medians(
+    loop: str,
+    modes: tuple[str, str],
+    measure: Callable[[str], Coroutine[Any, Any, Figures]],
+    repeat: int,
+) -> dict[str, Figures]:
+    """An A/B in one process: ``measure(mode)`` for both ``modes``, ``repeat`` times, in
+    alternating order, each time on a new ``loop``; the median of each figure."""
+    figures: dict[str, list[Figures]] = {mode: [] for mode in modes}
+    for repetition in range(repeat):
+        for mode in modes if repetition % 2 == 0 else modes[::-1]:
+            with asyncio.Runner(loop_factory=LOOPS[loop]) as runner:
+                figures[mode].append(runner.run(measure(mode)))
+    return {
+        mode: (
+            statistics.median(value[0] for value in values),
+            statistics.median(value[1] for value in values),
+            statistics.median(value[2] for value in values),
+        )
+        for mode, values in figures.items()
+    }
+
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 

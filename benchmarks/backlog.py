@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import statistics
 import sys
 import time
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ import offload
 from offload._pool import watching
 from offload._pool.watching import QueueWatch
 
-from ._runner import LOOPS
+from ._runner import LOOPS, interleaved_medians
 
 MODES = ("watching", "not watching")
 
@@ -53,7 +52,7 @@ def watching_off() -> Iterator[None]:
 BLOCKING_SECONDS = 0.05
 
 
-async def gather_backlog(calls: int, blocking: int) -> tuple[float, float, int]:
+async def gather_backlog(calls: int, blocking: int) -> tuple[float, float, float]:
     """For ``calls`` no-ops, then ``blocking`` calls that block, submitted at once: wall
     µs and process CPU µs per no-op and threads started (``blocking`` 0), or ms until
     every call has finished and threads started."""
@@ -68,7 +67,7 @@ async def gather_backlog(calls: int, blocking: int) -> tuple[float, float, int]:
         return wall / calls * 1e6, cpu / calls * 1e6, pool.stats().spawned
 
 
-async def measure(mode: str, calls: int, blocking: int) -> tuple[float, float, int]:
+async def measure(mode: str, calls: int, blocking: int) -> tuple[float, float, float]:
     if mode == "watching":
         return await gather_backlog(calls, blocking)
     with watching_off():
@@ -77,19 +76,7 @@ async def measure(mode: str, calls: int, blocking: int) -> tuple[float, float, i
 
 def medians(loop: str, calls: int, blocking: int, repeat: int) -> dict[str, tuple[float, float, float]]:
     """The medians of each mode, interleaved, each repetition on a new loop."""
-    figures: dict[str, list[tuple[float, float, int]]] = {mode: [] for mode in MODES}
-    for repetition in range(repeat):
-        for mode in MODES if repetition % 2 == 0 else MODES[::-1]:
-            with asyncio.Runner(loop_factory=LOOPS[loop]) as runner:
-                figures[mode].append(runner.run(measure(mode, calls, blocking)))
-    return {
-        mode: (
-            statistics.median(value[0] for value in values),
-            statistics.median(value[1] for value in values),
-            statistics.median(value[2] for value in values),
-        )
-        for mode, values in figures.items()
-    }
+    return interleaved_medians(loop, MODES, lambda mode: measure(mode, calls, blocking), repeat)
 
 
 def main(argv: list[str]) -> None:

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 import offload
 from offload._pool import returning
 
-from ._runner import LOOPS
+from ._runner import LOOPS, interleaved_medians
 
 MODES = ("one back at a time", "every one returns")
 PATTERNS = ("bursts", "rounds", "stream")
@@ -81,7 +81,7 @@ async def stream(pool: offload.Pool, seconds: float) -> tuple[float, float]:
     return (time.process_time() - cpu) / served * 1e6, served / seconds
 
 
-async def measure(pattern: str, bursts: int, seconds: float) -> tuple[float, float, int]:
+async def measure(pattern: str, bursts: int, seconds: float) -> tuple[float, float, float]:
     async with offload.Pool(name="returns") as pool:
         if pattern == "stream":
             cpu, wall = await stream(pool, seconds)
@@ -90,7 +90,7 @@ async def measure(pattern: str, bursts: int, seconds: float) -> tuple[float, flo
         return cpu, wall, pool.stats().spawned
 
 
-async def measure_in(mode: str, pattern: str, bursts: int, seconds: float) -> tuple[float, float, int]:
+async def measure_in(mode: str, pattern: str, bursts: int, seconds: float) -> tuple[float, float, float]:
     if mode == MODES[0]:
         return await measure(pattern, bursts, seconds)
     with every_thread_returns():
@@ -101,19 +101,7 @@ def medians(
     loop: str, pattern: str, bursts: int, seconds: float, repeat: int
 ) -> dict[str, tuple[float, float, float]]:
     """The medians of each mode, interleaved, each repetition on a new loop."""
-    figures: dict[str, list[tuple[float, float, int]]] = {mode: [] for mode in MODES}
-    for repetition in range(repeat):
-        for mode in MODES if repetition % 2 == 0 else MODES[::-1]:
-            with asyncio.Runner(loop_factory=LOOPS[loop]) as runner:
-                figures[mode].append(runner.run(measure_in(mode, pattern, bursts, seconds)))
-    return {
-        mode: (
-            statistics.median(value[0] for value in values),
-            statistics.median(value[1] for value in values),
-            statistics.median(value[2] for value in values),
-        )
-        for mode, values in figures.items()
-    }
+    return interleaved_medians(loop, MODES, lambda mode: measure_in(mode, pattern, bursts, seconds), repeat)
 
 
 def main(argv: list[str]) -> None:
