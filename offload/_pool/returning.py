@@ -40,9 +40,11 @@ if TYPE_CHECKING:
 __all__ = ["LOOPS_COUNTED", "UNUSED_RETURNS", "ReturningThreads"]
 
 #: Windows in a row, at one loop, whose thread left the pool as it closed, after which
-#: that loop gets one returning thread at a time (more than the threads a burst of one
-#: task's gathered calls leaves behind in the first few bursts, so that a loop whose
-#: calls come back soon is never taken for one whose calls do not).
+#: that loop gets one returning thread at a time. Rounds of calls gathered back to back
+#: let some threads go between two rounds, and the next round claims others, which sets
+#: the count back: so the limit is above what one round lets go (rounds of 20 start
+#: about 13 threads each in ``python -m benchmarks.returns``, as many as the round before
+#: let go), and such rounds keep their threads as before.
 UNUSED_RETURNS = 20
 
 #: The loops whose unused returns are counted at once; past it the counts start anew, so
