@@ -26,6 +26,7 @@ __all__ = [
     "Plan",
     "installed_version",
     "interleaved_medians",
+    "loops_and_repeat_parser",
     "machine",
     "measure",
     "mode_and_out",
@@ -42,6 +43,16 @@ else:
 REPETITIONS = {"smoke": 1, "quick": 3, "full": 7}
 
 Figures = tuple[float, float, float]
+
+
+def loops_and_repeat_parser(module: str, doc: str, repeat: int) -> argparse.ArgumentParser:
+    """The command line of a ``python -m benchmarks.<module>`` measurement: described by
+    its docstring's first line, with ``--repeat`` (default ``repeat``) and ``--loops``;
+    the caller adds its own options."""
+    parser = argparse.ArgumentParser(prog=f"python -m benchmarks.{module}", description=doc.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=repeat)
+    parser.add_argument("--loops", nargs="+", choices=list(LOOPS), default=list(LOOPS))
+    return parser
 
 
 def interleaved_medians(

@@ -15,7 +15,6 @@ still each get a thread.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import sys
@@ -26,7 +25,7 @@ import offload
 from offload._pool import watching
 from offload._pool.watching import QueueWatch
 
-from ._runner import LOOPS, interleaved_medians
+from ._runner import interleaved_medians, loops_and_repeat_parser
 
 MODES = ("watching", "not watching")
 
@@ -80,11 +79,9 @@ def medians(loop: str, calls: int, blocking: int, repeat: int) -> dict[str, tupl
 
 
 def main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.backlog", description=__doc__.splitlines()[0])
+    parser = loops_and_repeat_parser("backlog", __doc__, repeat=12)
     parser.add_argument("--calls", type=int, default=10_000)
     parser.add_argument("--blocking", type=int, default=20)
-    parser.add_argument("--repeat", type=int, default=12)
-    parser.add_argument("--loops", nargs="+", choices=list(LOOPS), default=list(LOOPS))
     arguments = parser.parse_args(argv)
     print(f"{arguments.calls} no-ops gathered")
     print(f"{'loop':8} {'pool':13} {'wall/call':>10} {'CPU/call':>9} {'threads started':>16}")

@@ -18,7 +18,6 @@ the wall time of a burst or round (calls per second for the stream), and threads
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import statistics
@@ -29,7 +28,7 @@ from collections.abc import Iterator
 import offload
 from offload._pool import returning
 
-from ._runner import LOOPS, interleaved_medians
+from ._runner import interleaved_medians, loops_and_repeat_parser
 
 MODES = ("one back at a time", "every one returns")
 PATTERNS = ("bursts", "rounds", "stream")
@@ -105,11 +104,9 @@ def medians(
 
 
 def main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.returns", description=__doc__.splitlines()[0])
+    parser = loops_and_repeat_parser("returns", __doc__, repeat=9)
     parser.add_argument("--bursts", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=1.0)
-    parser.add_argument("--repeat", type=int, default=9)
-    parser.add_argument("--loops", nargs="+", choices=list(LOOPS), default=list(LOOPS))
     arguments = parser.parse_args(argv)
     columns = f"{'CPU/call':>9} {'ms or calls/s':>14} {'threads started':>16}"
     print(f"{'loop':8} {'pattern':8} {'pool':19} {columns}")

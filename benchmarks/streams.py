@@ -12,7 +12,6 @@ ratios to ``asyncio.to_thread`` in the same run.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import resource
 import statistics
@@ -23,7 +22,7 @@ from typing import Any
 
 import offload
 
-from ._runner import LOOPS
+from ._runner import LOOPS, loops_and_repeat_parser
 
 WAYS = ("asyncio.to_thread", "offload.install()", "offload()")
 
@@ -66,10 +65,8 @@ async def stream(way: str, tasks: int, seconds: float) -> tuple[float, float, fl
 
 
 def main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.streams", description=__doc__.splitlines()[0])
+    parser = loops_and_repeat_parser("streams", __doc__, repeat=5)
     parser.add_argument("--seconds", type=float, default=1.0)
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--loops", nargs="+", choices=list(LOOPS), default=list(LOOPS))
     arguments = parser.parse_args(argv)
     ratios = f"{'calls/s':>10} {'x':>6} {'CPU/call':>9} {'x':>6} {'switches/call':>14}"
     print(f"{'loop':8} {'tasks':>5} {'way':18} {ratios}")
