@@ -31,20 +31,23 @@ def noop() -> None:
     pass
 
 
-def _switches() -> int:
+def context_switches() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw
+
+
+def call_of(way: str) -> Callable[..., Awaitable[Any]]:
+    """How ``way`` calls a function, on the running loop (``install()`` done for it)."""
+    if way == "offload()":
+        return offload.offload
+    if way == "offload.install()":
+        offload.install()
+    return asyncio.to_thread
 
 
 async def stream(way: str, tasks: int, seconds: float) -> tuple[float, float, float]:
     """Calls per second, process CPU per call (µs) and voluntary context switches per
     call of ``tasks`` tasks calling ``way``."""
-    call: Callable[..., Awaitable[Any]]
-    if way == "offload()":
-        call = offload.offload
-    else:
-        if way == "offload.install()":
-            offload.install()
-        call = asyncio.to_thread
+    call = call_of(way)
     served, running = 0, True
 
     async def serve() -> None:
@@ -55,10 +58,10 @@ async def stream(way: str, tasks: int, seconds: float) -> tuple[float, float, fl
 
     workers = [asyncio.create_task(serve()) for _ in range(tasks)]
     await asyncio.sleep(seconds / 4)  # the warm-up: the pool grows to the stream
-    served, start, cpu, switches = 0, time.perf_counter(), time.process_time(), _switches()
+    served, start, cpu, switches = 0, time.perf_counter(), time.process_time(), context_switches()
     await asyncio.sleep(seconds)
     elapsed, cpu, calls = time.perf_counter() - start, time.process_time() - cpu, served
-    switches = _switches() - switches
+    switches = context_switches() - switches
     running = False
     await asyncio.gather(*workers)
     return calls / elapsed, cpu / max(calls, 1) * 1e6, switches / max(calls, 1)

@@ -9,7 +9,7 @@ import pytest
 from rich.console import Console
 
 import offload
-from benchmarks import backlog, returns, streams
+from benchmarks import backlog, convoy, returns, streams
 from benchmarks._implementations import BASELINE, IMPLEMENTATIONS, RAW_THREAD, THREAD_PER_CALL
 from benchmarks._report import Results, compare, markdown
 from benchmarks._runner import Plan
@@ -107,6 +107,18 @@ def test_the_returns_command_measures_each_pattern_with_the_rule_and_without(
         ["asyncio", pattern, first_word] for pattern in returns.PATTERNS for first_word in ("one", "every")
     ]
     assert limit == returns.returning.UNUSED_RETURNS  # the rule is back on
+
+
+def test_the_convoy_command_measures_each_way_and_pattern_taking_the_lock_and_not(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    yields, default = convoy.lock.YIELDS, offload.default_pool()
+    convoy.main(["--size", "100", "--seconds", "0.05", "--repeat", "2", "--loops", "asyncio"])
+    rows = [row.split()[:4] for row in capsys.readouterr().out.splitlines()[1:]]
+    each = [(way, pattern) for way in convoy.WAYS for pattern in convoy.PATTERNS]
+    assert rows == [["asyncio", way, pattern, mode] for way, pattern in each for mode in convoy.MODES]
+    assert yields == convoy.lock.YIELDS  # take() yields again
+    assert offload.default_pool() is default
 
 
 def test_the_chart_command_writes_where_told_and_reads_options_as_options(

@@ -5,7 +5,12 @@ takes new ones: what ``shutdown(wait=True)`` waits on. Written once for ``Execut
 from __future__ import annotations
 
 import threading
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from .lock import take
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["InFlight"]
 
@@ -16,9 +21,9 @@ V = TypeVar("V")
 class InFlight(Generic[K, V]):
     """Each call in flight, with a value of the owner's (the executor's future, say).
 
-    ``lock`` guards the calls and ``closed``; an owner may take it to check more of its
-    own state in the same step (``add()`` expects it held). Nobody waits while holding it
-    but ``wait_until_none_left()``, which releases it as it waits.
+    ``lock`` guards the calls and ``closed``, and what of its owner's state ``add()``
+    checks in the same step. Nobody waits while holding it but ``wait_until_none_left()``,
+    which releases it as it waits.
     """
 
     def __init__(self) -> None:
@@ -35,9 +40,18 @@ class InFlight(Generic[K, V]):
     def __len__(self) -> int:
         return len(self._calls)
 
-    def add(self, call: K, value: V) -> None:
-        """Counts ``call`` in; with ``lock`` held."""
-        self._calls[call] = value
+    def add(self, call: K, value: V, refusal: Callable[[], BaseException | None] = lambda: None) -> None:
+        """Counts ``call`` in, unless ``refusal()``, asked under the lock, gives an error,
+        which it raises then. From the loop's thread, most often: see lock.py."""
+        take(self.lock)
+        try:
+            error = refusal()
+            if error is None:
+                self._calls[call] = value
+        finally:
+            self.lock.release()
+        if error is not None:
+            raise error
 
     def get(self, call: K) -> V | None:
         """The value of ``call``, if it is in flight; with ``lock`` held."""

@@ -28,6 +28,7 @@ import weakref
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .._base.fork import start_fresh
+from .._base.lock import take
 from .._base.log import logger
 
 if TYPE_CHECKING:
@@ -114,9 +115,12 @@ class Inbox:
                     returning.window_closed(item)
 
     def _take_batch(self) -> list[Settleable]:
-        with self._lock:
+        take(self._lock)  # on the loop's thread, most often: see _base/lock.py
+        try:
             items, self._items = self._items, []
             self._wakeup_pending = False
+        finally:
+            self._lock.release()
         return items
 
     def _drain(self) -> None:

@@ -153,8 +153,7 @@ class ExecutorFront(ShutsDownOnExit):
         call = cast("CallBody", work)  # submit() hands every Submitter a CallBody
         self._check_open()  # without the lock: a call racing shutdown() may go either way
         future = self._send(call._fn, call._args, call._kwargs)
-        with self._in_flight.lock:
-            self._in_flight.add(work, future)
+        self._in_flight.add(work, future)
         # Watched only once the future is recorded, so that _done() always finds it.
         self._watch(future, functools.partial(self._settle, call))
 

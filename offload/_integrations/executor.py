@@ -186,32 +186,32 @@ class Executor(concurrent.futures.ThreadPoolExecutor):
         limiters = self._limiters
         if limiters:  # install() always has some: for the DNS bound
             try:
-                limiter = limiters.get(fn)
-                if limiter is None and inner is not fn:
-                    limiter = limiters.get(inner)
+                limiter = limiters.get(fn) or (limiters.get(inner) if inner is not fn else None)
             except TypeError:  # unhashable, so in no limit
                 limiter = None
-            if limiter is not None:
-                return limiter, inner
+            return limiter or self._pool, inner
         return self._pool, inner
 
     def _start(self, call: InFlightCall, inner: object) -> None:
         """Counts ``call`` in and submits it, unless the executor is broken or shut down,
         or ``inner``, the function it calls, cannot be offloaded."""
-        in_flight = self._in_flight
-        with in_flight.lock:
-            if self._broken_reason is not None:
-                raise BrokenThreadPool(self._broken_reason)
-            if in_flight.closed or concurrent.futures.thread._shutdown:  # the latter set at exit
-                when = "" if in_flight.closed else "interpreter "  # ThreadPoolExecutor's flag and words
-                raise RuntimeError(f"cannot schedule new futures after {when}shutdown")
-            in_flight.add(call, call)
+        self._in_flight.add(call, call, self._refusal)
         try:
             check_callable(inner)  # after the checks above, as ThreadPoolExecutor has them first
             call._submitter._submit(call)
         except BaseException:
             self._finished(call)
             raise
+
+    def _refusal(self) -> BaseException | None:
+        """Why a call is refused now, if it is: asked under the lock of ``_in_flight``."""
+        if self._broken_reason is not None:
+            return BrokenThreadPool(self._broken_reason)
+        closed = self._in_flight.closed
+        if closed or concurrent.futures.thread._shutdown:  # the latter set at exit
+            when = "" if closed else "interpreter "  # ThreadPoolExecutor's flag and words
+            return RuntimeError(f"cannot schedule new futures after {when}shutdown")
+        return None
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stops accepting calls; may be called more than once.

@@ -84,7 +84,7 @@ the pool (contract.py states who writes them when). ``_Worker.wake`` is the one 
 lock: see _Worker (in worker.py). A Holder's lock may be taken with ``_lock`` held,
 never the other way round (see Holder). No user code runs, and nothing waits, while
 ``_lock`` is held. The GIL is never relied upon: the pool is correct on free-threaded
-builds.
+builds. ``_submit``, on the loop's thread, takes ``_lock`` by ``take()``: no convoy.
 """
 
 from __future__ import annotations
@@ -98,6 +98,7 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar
 from .._base.checks import count, seconds
 from .._base.errors import PoolClosedError, pool_closed_error
 from .._base.fork import Registry, start_fresh
+from .._base.lock import take
 from .._base.shutdown import ShutsDownOnExit
 from .._calls.submit import submit
 from .stats import PoolStats
@@ -233,8 +234,7 @@ class Pool(PoolThreads, ShutsDownOnExit):
         return self._closed
 
     def __repr__(self) -> str:
-        s = self.stats()
-        state = "closed" if self._closed else "open"
+        s, state = self.stats(), "closed" if self._closed else "open"
         return (
             f"<offload.Pool {self._name!r} {state} max_threads={self._max_threads} "
             f"threads={s.threads} busy={s.busy} queued={s.queued}>"
@@ -348,25 +348,26 @@ class Pool(PoolThreads, ShutsDownOnExit):
         """Queues ``work`` and, unless a thread on its way will, hands the oldest queued
         call to a parked thread or starts one; see point 1. ``admitted``: a Holder
         accepted it before a shutdown, so it runs (point 7)."""
-        with self._lock:
+        take(self._lock)  # not a with: see _base/lock.py
+        try:
             if self._closed:
                 if not admitted:
                     raise self._closed_error()
                 self._all_threads_gone.notify_all()  # a call more for exit to run
-            # Cancelled on its way in: a Limiter hands a held call to the pool from a pool
-            # thread while the loop may cancel it. It must never run, nor count as queued;
-            # failing it tells its submitter, which frees the place the call held.
+            # Cancelled on its way in (a Limiter passes a held call on from a pool thread as
+            # the loop cancels it): never run nor queued; failing it frees its place.
             dropped = work.cancel_requested
             worker = name = None
             if not dropped:
                 self._enqueue_locked(work)
                 if self._closed:
-                    # Every thread not busy, or busy delivering, is about to take a queued
-                    # call (point 7): a thread starts only for one none will take.
+                    # Threads not busy, or delivering, take queued calls (point 7): start one for the rest.
                     if self._queued > self._threads - self._busy + self._delivering:
                         name = self._reserve_thread_locked()
                 elif not self._queued_for_threads_on_their_way_locked():
                     worker, name = self._serve_queue_locked(work.home)
+        finally:
+            self._lock.release()
         self._wake_or_start(worker, name)
         if dropped:
             work.fail(asyncio.CancelledError("the call was cancelled before it reached the pool"))

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from .._base.checks import count
 from .._base.fork import start_fresh
+from .._base.lock import take
 from .._calls.submit import submit
 from .._pool.pool import Pool
 from .default import default_pool
@@ -119,7 +120,8 @@ class Limiter:
         return submit(self, fn, args, kwargs)
 
     def _submit(self, work: Work) -> None:
-        with self._lock:
+        take(self._lock)  # the loop's thread, most often: see _base/lock.py
+        try:
             full = self._running >= self._total
             if full and not self._pool.closed:
                 self._order.append(work)
@@ -127,6 +129,8 @@ class Limiter:
                 return
             if not full:
                 self._running += 1
+        finally:
+            self._lock.release()
         if full:  # a call held now would be passed to a pool that refuses new calls
             raise self._pool._closed_error()
         try:

@@ -54,15 +54,21 @@ class HoldingLock:
     def hold(self) -> None:
         self._armed.set()
 
-    def __enter__(self) -> None:
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         if self._armed.is_set() and threading.current_thread().name.startswith(self._prefix):
             self._armed.clear()
             self.arrived.set()
             self.proceed.wait()
-        self._lock.acquire()
+        return self._lock.acquire(blocking, timeout)
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def __enter__(self) -> None:
+        self.acquire()
 
     def __exit__(self, *exc_info: object) -> None:
-        self._lock.release()
+        self.release()
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from offload._base import lock as hot_lock
 from offload._calls import delivery
 from offload._calls.asyncio_call import AsyncioCall
 from offload._pool import returning, threads, watching
@@ -90,6 +91,22 @@ def wrap_thread_starts(
     """Hooks the pool's start of a new thread: ``wrapper(original, thread)`` runs instead."""
     original = threads._launch
     monkeypatch.setattr(threads, "_launch", lambda thread: wrapper(original, thread))
+
+
+#: How the loop's thread takes a lock a pool thread may hold, and its tries before it blocks.
+take_lock = hot_lock.take
+LOCK_YIELDS = hot_lock.YIELDS
+
+
+def on_lock_yield(monkeypatch: pytest.MonkeyPatch, hook: Callable[[], None]) -> None:
+    """Hooks the moment a thread that found a lock held in ``take_lock()`` gives the GIL
+    up, before it tries again: ``hook()`` runs instead of ``time.sleep(0)``."""
+    monkeypatch.setattr(hot_lock, "_sleep", lambda _seconds: hook())
+
+
+def gil_enabled(monkeypatch: pytest.MonkeyPatch, enabled: bool) -> None:
+    """What ``take_lock()`` finds of the GIL: enabled, or disabled as on a free-threaded build."""
+    monkeypatch.setattr(hot_lock, "_gil_enabled", lambda: enabled)
 
 
 def never_look_at_loops(monkeypatch: pytest.MonkeyPatch) -> None:
