@@ -17,6 +17,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from offload._base.lock import gil_enabled
+
 from ._implementations import IMPLEMENTATIONS, open_implementation
 from ._scenarios import SCENARIOS, Scenario
 
@@ -26,9 +28,9 @@ __all__ = [
     "Plan",
     "installed_version",
     "interleaved_medians",
-    "loops_and_repeat_parser",
     "machine",
     "measure",
+    "measurement_arguments",
     "mode_and_out",
 ]
 
@@ -45,14 +47,19 @@ REPETITIONS = {"smoke": 1, "quick": 3, "full": 7}
 Figures = tuple[float, float, float]
 
 
-def loops_and_repeat_parser(module: str, doc: str, repeat: int) -> argparse.ArgumentParser:
-    """The command line of a ``python -m benchmarks.<module>`` measurement: described by
-    its docstring's first line, with ``--repeat`` (default ``repeat``) and ``--loops``;
-    the caller adds its own options."""
+def measurement_arguments(
+    argv: list[str], module: str, doc: str, repeat: int, **defaults: float
+) -> argparse.Namespace:
+    """``argv`` read as the command line of a ``python -m benchmarks.<module>``
+    measurement, described by its docstring's first line: ``--repeat`` (default
+    ``repeat``), ``--loops``, and an option of each of ``defaults``' names, of its
+    default's type."""
     parser = argparse.ArgumentParser(prog=f"python -m benchmarks.{module}", description=doc.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=repeat)
     parser.add_argument("--loops", nargs="+", choices=list(LOOPS), default=list(LOOPS))
-    return parser
+    for name, default in defaults.items():
+        parser.add_argument(f"--{name}", type=type(default), default=default)
+    return parser.parse_args(argv)
 
 
 def interleaved_medians(
@@ -153,11 +160,6 @@ def _measure_in_child(scenario: Scenario, implementation: str, loop: str, mode: 
         raise RuntimeError(f"{scenario.name} on {implementation} failed in its child process:\n{done.stderr}")
     result: dict[str, float] = json.loads(done.stdout)
     return result
-
-
-def gil_enabled() -> bool:
-    """Whether this interpreter runs with the GIL (always, before free-threaded 3.13)."""
-    return bool(getattr(sys, "_is_gil_enabled", lambda: True)())
 
 
 def machine(loops: tuple[str, ...]) -> dict[str, Any]:

@@ -25,7 +25,7 @@ import offload
 from offload._pool import watching
 from offload._pool.watching import QueueWatch
 
-from ._runner import interleaved_medians, loops_and_repeat_parser
+from ._runner import interleaved_medians, measurement_arguments
 
 MODES = ("watching", "not watching")
 
@@ -79,10 +79,7 @@ def medians(loop: str, calls: int, blocking: int, repeat: int) -> dict[str, tupl
 
 
 def main(argv: list[str]) -> None:
-    parser = loops_and_repeat_parser("backlog", __doc__, repeat=12)
-    parser.add_argument("--calls", type=int, default=10_000)
-    parser.add_argument("--blocking", type=int, default=20)
-    arguments = parser.parse_args(argv)
+    arguments = measurement_arguments(argv, "backlog", __doc__, repeat=12, calls=10_000, blocking=20)
     print(f"{arguments.calls} no-ops gathered")
     print(f"{'loop':8} {'pool':13} {'wall/call':>10} {'CPU/call':>9} {'threads started':>16}")
     for loop in arguments.loops:

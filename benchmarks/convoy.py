@@ -28,7 +28,7 @@ import offload
 from offload._base import lock
 
 from . import streams
-from ._runner import Figures, interleaved_medians, loops_and_repeat_parser
+from ._runner import Figures, interleaved_medians, measurement_arguments
 
 MODES = ("take()", "acquire()")
 WAYS = ("offload()", "offload.install()")
@@ -79,10 +79,7 @@ async def measure_in(mode: str, way: str, pattern: str, size: int, seconds: floa
 
 
 def main(argv: list[str]) -> None:
-    parser = loops_and_repeat_parser("convoy", __doc__, repeat=9)
-    parser.add_argument("--size", type=int, default=10_000)
-    parser.add_argument("--seconds", type=float, default=0.5)
-    arguments = parser.parse_args(argv)
+    arguments = measurement_arguments(argv, "convoy", __doc__, repeat=9, size=10_000, seconds=0.5)
     figures_header = f"{'wall/call':>10} {'CPU/call':>9} {'switches/call':>14}"
     print(f"{'loop':8} {'way':17} {'pattern':8} {'loop takes':10} {figures_header}")
     for loop, way, pattern in itertools.product(arguments.loops, WAYS, PATTERNS):

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 import offload
 from offload._pool import returning
 
-from ._runner import interleaved_medians, loops_and_repeat_parser
+from ._runner import interleaved_medians, measurement_arguments
 
 MODES = ("one back at a time", "every one returns")
 PATTERNS = ("bursts", "rounds", "stream")
@@ -104,10 +104,7 @@ def medians(
 
 
 def main(argv: list[str]) -> None:
-    parser = loops_and_repeat_parser("returns", __doc__, repeat=9)
-    parser.add_argument("--bursts", type=int, default=20)
-    parser.add_argument("--seconds", type=float, default=1.0)
-    arguments = parser.parse_args(argv)
+    arguments = measurement_arguments(argv, "returns", __doc__, repeat=9, bursts=20, seconds=1.0)
     columns = f"{'CPU/call':>9} {'ms or calls/s':>14} {'threads started':>16}"
     print(f"{'loop':8} {'pattern':8} {'pool':19} {columns}")
     for loop in arguments.loops:

@@ -36,8 +36,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import offload
+from offload._base.lock import gil_enabled
 
-from ._runner import LOOPS, gil_enabled
+from ._runner import LOOPS
 from ._scenarios import _rss_mib
 
 __all__ = ["Soak", "main"]

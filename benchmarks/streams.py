@@ -22,7 +22,7 @@ from typing import Any
 
 import offload
 
-from ._runner import LOOPS, loops_and_repeat_parser
+from ._runner import LOOPS, measurement_arguments
 
 WAYS = ("asyncio.to_thread", "offload.install()", "offload()")
 
@@ -68,9 +68,7 @@ async def stream(way: str, tasks: int, seconds: float) -> tuple[float, float, fl
 
 
 def main(argv: list[str]) -> None:
-    parser = loops_and_repeat_parser("streams", __doc__, repeat=5)
-    parser.add_argument("--seconds", type=float, default=1.0)
-    arguments = parser.parse_args(argv)
+    arguments = measurement_arguments(argv, "streams", __doc__, repeat=5, seconds=1.0)
     ratios = f"{'calls/s':>10} {'x':>6} {'CPU/call':>9} {'x':>6} {'switches/call':>14}"
     print(f"{'loop':8} {'tasks':>5} {'way':18} {ratios}")
     for loop in arguments.loops:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import threading
 
-__all__ = ["YIELDS", "take"]
+__all__ = ["YIELDS", "gil_enabled", "take"]
 
 #: Tries, each after giving the GIL up, before a thread blocks on a held lock.
 YIELDS = 20
@@ -42,7 +42,7 @@ def take(lock: threading.Lock) -> None:
     release it with ``lock.release()``."""
     if lock.acquire(False):
         return
-    if _gil_enabled():
+    if gil_enabled():
         for _ in range(YIELDS):
             _sleep(0)  # gives the GIL up: the holder may be waiting for it
             if lock.acquire(False):
@@ -50,6 +50,7 @@ def take(lock: threading.Lock) -> None:
     lock.acquire()
 
 
-def _gil_enabled() -> bool:
-    is_enabled = getattr(sys, "_is_gil_enabled", None)  # Python 3.13+
-    return True if is_enabled is None else bool(is_enabled())
+def gil_enabled() -> bool:
+    """Whether this interpreter runs with the GIL now (always, before free-threaded 3.13;
+    a free-threaded build turns it on for an extension module not made for it)."""
+    return bool(getattr(sys, "_is_gil_enabled", lambda: True)())

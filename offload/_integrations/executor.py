@@ -183,14 +183,15 @@ class Executor(concurrent.futures.ThreadPoolExecutor):
         check_callable() at once, where the partial would send it through inspect.
         """
         inner = inner_function(fn) if type(fn) is partial else fn
-        limiters = self._limiters
+        limiters, limiter = self._limiters, None
         if limiters:  # install() always has some: for the DNS bound
             try:
-                limiter = limiters.get(fn) or (limiters.get(inner) if inner is not fn else None)
+                limiter = limiters.get(fn)
+                if limiter is None and inner is not fn:
+                    limiter = limiters.get(inner)
             except TypeError:  # unhashable, so in no limit
                 limiter = None
-            return limiter or self._pool, inner
-        return self._pool, inner
+        return (self._pool if limiter is None else limiter), inner
 
     def _start(self, call: InFlightCall, inner: object) -> None:
         """Counts ``call`` in and submits it, unless the executor is broken or shut down,
@@ -207,9 +208,8 @@ class Executor(concurrent.futures.ThreadPoolExecutor):
         """Why a call is refused now, if it is: asked under the lock of ``_in_flight``."""
         if self._broken_reason is not None:
             return BrokenThreadPool(self._broken_reason)
-        closed = self._in_flight.closed
-        if closed or concurrent.futures.thread._shutdown:  # the latter set at exit
-            when = "" if closed else "interpreter "  # ThreadPoolExecutor's flag and words
+        if self._in_flight.closed or concurrent.futures.thread._shutdown:  # the latter set at exit
+            when = "" if self._in_flight.closed else "interpreter "  # ThreadPoolExecutor's flag and words
             return RuntimeError(f"cannot schedule new futures after {when}shutdown")
         return None
 

@@ -106,7 +106,7 @@ def on_lock_yield(monkeypatch: pytest.MonkeyPatch, hook: Callable[[], None]) -> 
 
 def gil_enabled(monkeypatch: pytest.MonkeyPatch, enabled: bool) -> None:
     """What ``take_lock()`` finds of the GIL: enabled, or disabled as on a free-threaded build."""
-    monkeypatch.setattr(hot_lock, "_gil_enabled", lambda: enabled)
+    monkeypatch.setattr(hot_lock, "gil_enabled", lambda: enabled)
 
 
 def never_look_at_loops(monkeypatch: pytest.MonkeyPatch) -> None:
