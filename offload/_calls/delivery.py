@@ -18,13 +18,17 @@ when a thread already awake took this awaiter's: the pool queues a call for a th
 its way rather than wake another (point 1 of its invariant), so the thread that would
 have been woken stays returning, and is there for the next call that needs it, rather
 than leave and be started anew. Never a timer: a loop that is busy holds its returning
-threads until it turns, no longer.
+threads until it turns, no longer. And no turns for nothing: an asyncio loop that has
+nothing else to run when the inbox looks closes the windows then, since no turn would
+bring its next call before it wakes for I/O, and looking again each turn would keep it
+from waiting (uvloop does not say so, and turns on).
 """
 
 from __future__ import annotations
 
 import threading
 import weakref
+from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .._base.fork import start_fresh
@@ -152,7 +156,9 @@ class Inbox:
                 still_open.append(item)
             else:
                 item.returning = None
-        if not still_open or (turns and self._call_soon(self._close_windows, still_open, turns - 1)):
+        if not still_open:
+            return
+        if turns and not self._goes_quiet() and self._call_soon(self._close_windows, still_open, turns - 1):
             return
         for item in still_open:
             returning, item.returning = item.returning, None
@@ -165,6 +171,13 @@ class Inbox:
     def _call_soon(self, fn: Callable[..., None], *args: Any) -> bool:
         """From the loop's thread: runs ``fn(*args)`` on its next turn; False if closing."""
         raise NotImplementedError
+
+    def _goes_quiet(self) -> bool:
+        """From the loop's thread: whether nothing else runs in this turn after the
+        caller, nor in the next, so that the loop waits for I/O or a timer next. No
+        awaiter's call can come before it wakes, and turns counted on would only keep
+        it from waiting. False where the loop does not say."""
+        return False
 
     def is_closed(self) -> bool:
         """Whether the loop is closed; any thread."""
@@ -206,6 +219,15 @@ class AsyncioInbox(Inbox):
             return False
         loop.call_soon(fn, *args)
         return True
+
+    def _goes_quiet(self) -> bool:
+        # asyncio's own loops run, in a turn, the callbacks that were ready as it began,
+        # and keep the callbacks of the turn after them in the same deque; they wait for
+        # I/O next unless that deque holds one or they are stopping (_run_once asks the
+        # same). uvloop keeps its own out of reach.
+        loop = self._loop_ref()
+        ready = getattr(loop, "_ready", None)
+        return type(ready) is deque and not ready and getattr(loop, "_stopping", None) is False
 
     def is_closed(self) -> bool:
         loop = self._loop_ref()

@@ -54,13 +54,13 @@ What follows from it, and how the code keeps it:
    from a plain thread, or whose loop's window closes without claiming it, does what
    point 3 says next: it becomes the idle thread, unless a thread is already waiting or
    the pool is shut down; then it exits.
-4. The window of a returning thread closes once its loop has turned ``WINDOW_TURNS``
-   times after settling the outcome (see ``Inbox``, in _calls/delivery.py); a thread
-   that takes a queued call instead of returning hands its window to a thread parked at
-   the same loop, if any (point 1's queued call was its to take). A loop that blocks
-   holds its returning threads until it turns, or until ``idle_timeout`` passes; a loop
-   that closes, a shutdown, a fork and interpreter exit release them. A loop whose
-   windows keep closing as their thread leaves gets one back at a time (returning.py).
+4. A returning thread's window closes once its loop has turned ``WINDOW_TURNS`` times
+   after settling the outcome, or has nothing else to run (``Inbox``, in delivery.py);
+   a thread that takes a queued call instead of returning hands its window to a thread
+   parked at the same loop, if any (point 1's queued call was its to take). A loop that
+   blocks holds its returning threads until it turns, or until ``idle_timeout`` passes;
+   a loop that closes, a shutdown, a fork and interpreter exit release them. A loop
+   whose windows keep closing as their thread leaves gets one back at a time.
 5. The idle thread retires after ``idle_timeout`` without work, so a quiet process holds
    no pool threads.
 6. Hence: while a thread is idle, no call is queued but for a thread on its way

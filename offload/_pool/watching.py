@@ -23,14 +23,17 @@ been there already.
 Many tasks making short calls form no backlog, but the same waste: each call handed to
 a thread parked at its loop costs a wake, where a thread finishing its call would take
 it sooner. So a thread that finishes a call shorter than ``SHORT_CALL``, with none
-queued, while another thread is busy, none is waiting, and others' calls have ended
-since its own last one (they are short too), does not return to the call's loop: it
-becomes the idle thread, watching. While it watches and a thread is busy, a submitted
-call is queued for the busy threads, and nothing is woken for it. Its looks are as
-above: while the busy threads end a call each between two looks, it watches on, queue
-or none, and between two turns of the loops (none busy, none queued, calls ended since
-the last look); once they have not, it takes the oldest queued call over (or, none
-queued, is the idle thread again, not watching), and the queued calls after it are
+queued, while another thread is busy, none is waiting, others' calls have ended since
+its own last one, and the calls that ended last, one more than there are busy threads,
+were all short (``_short_run``: the busy threads' calls are short too), does not return
+to the call's loop: it becomes the idle thread, watching. Beside calls that block (a
+server's short call after each request's long one) it returns: no busy thread would
+take the next call sooner than a wake. While it watches and a thread is busy, a
+submitted call is queued for the busy threads, and nothing is woken for it. Its looks
+are as above: while the busy threads end a call each between two looks, it watches on,
+queue or none, and between two turns of the loops (none busy, none queued, calls ended
+since the last look); once they have not, it takes the oldest queued call over (or,
+none queued, is the idle thread again, not watching), and the queued calls after it are
 handed on as a submitter would hand them.
 
 Where the idle thread waits already, not watching, the finishing thread may not take
@@ -130,8 +133,14 @@ class QueueWatch:
 
     def _may_watch_locked(self) -> bool:
         """Whether a thread that finished a short call may watch rather than return: a
-        thread is busy, and none is waiting (idle + starting <= 1)."""
-        return self._busy > 0 and not self._starting and self._idle is None
+        thread is busy, none is waiting (idle + starting <= 1), and the busy threads'
+        calls are short too, by those that ended last."""
+        return (
+            self._busy > 0
+            and not self._starting
+            and self._idle is None
+            and self._busy_threads_run_short_calls_locked()
+        )
 
     def _between_turns_locked(self) -> bool:
         """Whether the pool is between two turns of its loops' short calls: no thread is

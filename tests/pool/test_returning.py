@@ -28,8 +28,10 @@ from ..support.pools import Gate, MakePool, assert_invariant, start_blocker
 from ..support.seams import (
     LOOPS_COUNTED,
     UNUSED_RETURNS,
+    WINDOW_TURNS,
     IdleClock,
     calls_are_short,
+    count_window_looks,
     gather_in_one_wakeup,
     loops_counted,
     never_look_at_loops,
@@ -167,6 +169,35 @@ def test_a_loop_closed_before_it_turns_releases_its_returning_thread(pool: offlo
     wait_until(lambda: pool.stats().returning == 0, what="the thread to see its loop closed")
     s = assert_invariant(pool)
     assert (s.threads, s.idle) == (1, 1)
+
+
+def test_a_loop_that_goes_quiet_closes_the_window_at_once(
+    run: Runner[None], pool: offload.Pool, loop_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # After the outcome, the awaiter waits for a future set from another thread once the
+    # window has closed: no turn of the loop brings its next call. asyncio's loop, with
+    # nothing else to run, closes the window at the first look (seam count_window_looks)
+    # and waits; uvloop, which does not say, turns WINDOW_TURNS times first.
+    looks = count_window_looks(monkeypatch)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        woken = loop.create_future()
+
+        def wake_once_closed() -> None:
+            wait_until(lambda: pool.stats().returning == 0, what="the window to close")
+            loop.call_soon_threadsafe(woken.set_result, None)
+
+        await pool.run(int)
+        waker = threading.Thread(target=wake_once_closed)
+        waker.start()
+        await woken
+        waker.join()
+        s = assert_invariant(pool)
+        assert (s.threads, s.returning, s.idle) == (1, 0, 1), s
+
+    run(main())
+    assert looks == (list(range(WINDOW_TURNS - 1, -1, -1)) if loop_name == "uvloop" else [WINDOW_TURNS - 1])
 
 
 def test_shutdown_releases_returning_threads(

@@ -157,15 +157,17 @@ class ShortBesideBusy:
 async def short_call_ended_beside_busy_threads(
     pool: offload.Pool, gate: Gate, monkeypatch: pytest.MonkeyPatch
 ) -> ShortBesideBusy:
-    """Three threads busy; the first ends its call and takes another that blocks; the
-    second then ends a short call (every call is short, by the seam calls_are_short)
-    after another thread's call ended, with none waiting: it watches the queue."""
+    """Three threads busy; the first ends its call, then a second, and takes a third that
+    blocks; the second thread then ends a short call (every call is short, by the seam
+    calls_are_short) after another thread's calls ended, with none waiting, and the
+    calls that ended last, one more than the two busy threads, all short: it watches
+    the queue."""
     calls_are_short(monkeypatch, short=True)
     first, second, third, fourth = gate(), gate(), gate(), gate()
     calls = [pool.run(wait_then_name, event) for event in (first, second, third)]
     wait_until(lambda: pool.stats().busy == 3, what="three threads busy")
     first.set()
-    await calls[0]
+    assert await calls[0] == await pool.run(name)
     other = asyncio.ensure_future(awaited(pool.run(wait_then_name, fourth)))
     wait_until(lambda: pool.stats().busy == 3, what="the first thread to take its next call")
     second.set()
@@ -194,7 +196,7 @@ def test_a_call_beside_short_ones_waits_for_a_busy_thread_not_a_wake(
         state.release_other.set()
         await state.other
         s = assert_invariant(pool)
-        assert (s.spawned, s.completed, s.queued) == (3, 5, 0), s
+        assert (s.spawned, s.completed, s.queued) == (3, 6, 0), s
 
     run(main())
 
@@ -234,6 +236,40 @@ def test_short_calls_beside_a_blocked_one_keep_returning(
         assert (s.spawned, s.busy, s.queued) == (2, 1, 0), s
         release.set()
         await blocked
+
+    run(main())
+
+
+def test_a_short_call_beside_calls_that_block_returns(
+    run: Runner[None], pool: offload.Pool, gate: Gate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A server's pattern: another thread's long call ended since this thread's last one,
+    # and two threads stay busy. The short call that ends next is the only short one of
+    # the calls that ended last: its thread returns to its loop, which claims it for the
+    # next call, rather than watch (which, never looking here, would hold that call).
+    calls_are_short(monkeypatch, short=False)
+    never_look_at_the_queue(monkeypatch)
+    first, second, third, fourth = gate(), gate(), gate(), gate()
+
+    async def main() -> None:
+        calls = [pool.run(wait_then_name, event) for event in (first, second, third)]
+        wait_until(lambda: pool.stats().busy == 3, what="three threads busy")
+        first.set()
+        await calls[0]
+        other = pool.run(wait_then_name, fourth)
+        wait_until(lambda: pool.stats().busy == 3, what="the first thread to take its next call")
+        calls_are_short(monkeypatch, short=True)
+        second.set()
+        returned = await calls[1]
+        s = assert_invariant(pool)
+        assert (s.threads, s.busy, s.idle, s.returning, s.queued) == (3, 2, 0, 1, 0), s
+        assert await pool.run(name) == returned
+        third.set()
+        fourth.set()
+        await calls[2]
+        await other
+        s = assert_invariant(pool)
+        assert (s.spawned, s.completed, s.queued) == (3, 5, 0), s
 
     run(main())
 

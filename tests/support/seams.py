@@ -27,6 +27,7 @@ from .polling import wait_until
 T = TypeVar("T")
 
 Stack = report.Stack
+WINDOW_TURNS = delivery.WINDOW_TURNS
 
 
 def outcomes_waiting(loop: asyncio.AbstractEventLoop) -> int:
@@ -56,6 +57,20 @@ def count_drains(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(delivery.Inbox, "_drain", counting_drain)
     return sizes
+
+
+def count_window_looks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Hooks ``Inbox._close_windows``: the turns left at each look, once a turn, at the
+    windows of the outcomes a drain delivered."""
+    turns_left: list[int] = []
+    original = delivery.Inbox._close_windows
+
+    def counting_look(inbox: delivery.Inbox, items: list[Any], turns: int) -> None:
+        turns_left.append(turns)
+        original(inbox, items, turns)
+
+    monkeypatch.setattr(delivery.Inbox, "_close_windows", counting_look)
+    return turns_left
 
 
 def wrap_schedule_drain(
