@@ -40,12 +40,12 @@ class InFlight(Generic[K, V]):
     def __len__(self) -> int:
         return len(self._calls)
 
-    def add(self, call: K, value: V, refusal: Callable[[], BaseException | None] = lambda: None) -> None:
+    def add(self, call: K, value: V, refusal: Callable[[], BaseException | None] | None = None) -> None:
         """Counts ``call`` in, unless ``refusal()``, asked under the lock, gives an error,
         which it raises then. From the loop's thread, most often: see lock.py."""
         take(self.lock)
         try:
-            error = refusal()
+            error = None if refusal is None else refusal()
             if error is None:
                 self._calls[call] = value
         finally:
