@@ -1,8 +1,9 @@
 """A pytest plugin that runs anyio's own test suite with ``offload.install_anyio()``
 active for the whole session (see .ci/anyio_suite).
 
-The tests skipped below inspect anyio's own worker threads, which offload replaces:
-each says what it looks at. The session fails if one of them is no longer in the suite
+Most tests skipped below inspect anyio's own worker threads, which offload replaces:
+each says what it looks at. One races in anyio itself, with or without offload, on a
+busy machine: it says how. The session fails if one of them is no longer in the suite
 (the list would be stale), or if no call reached offload's pool.
 """
 
@@ -28,6 +29,11 @@ SKIPPED = {
     "tests/test_to_thread.py::TestBlockingPortalProvider::test_single_thread": (
         "compares threading.active_count() before and after; offload's pool threads from earlier "
         "tests retire on their own meanwhile (the portal's own thread is what it means to count)"
+    ),
+    "tests/test_to_thread.py::TestBlockingPortalProvider::test_multiple_threads": (
+        "races without offload too: a ThreadPoolExecutor worker that enters the provider only "
+        "after every other lease has ended starts a second portal thread; on a busy 2-core "
+        "machine it failed one of five runs of anyio's to_thread and from_thread tests as shipped"
     ),
 }
 
